@@ -1,0 +1,249 @@
+"""SQLAlchemy Core tables. Every tenant row carries org_id; every query filters by it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from hoop.adapters.db.types import Scaled, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite rowid alias needs INTEGER
+
+
+def pk() -> Column:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def org_fk() -> Column:
+    return Column("org_id", Id, ForeignKey("orgs.id"), nullable=False)
+
+
+orgs = Table(
+    "orgs", metadata, pk(),
+    Column("name", String(200), nullable=False),
+    Column("plan", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("costing_method", String(10), nullable=False),
+    Column("seller_response_seconds", Integer, nullable=False),
+    Column("payment_window_seconds", Integer, nullable=False),
+    Column("approval_rules", JSON, nullable=False),
+    Column("reason_codes", JSON, nullable=False),
+    Column("default_shipping_location_id", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+users = Table(
+    "users", metadata, pk(), org_fk(),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("supplier_id", Id, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+auth_tokens = Table(
+    "auth_tokens", metadata, pk(), org_fk(),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys", metadata, pk(), org_fk(),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("roles", JSON, nullable=False),
+    Column("channel_id", Id, nullable=True),
+    Column("created_by", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+products = Table(
+    "products", metadata, pk(), org_fk(),
+    Column("name", String(300), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("tracking", String(10), nullable=False),
+    Column("tracks_expiry", Boolean, nullable=False),
+    Column("costing_method", String(10), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+variants = Table(
+    "variants", metadata, pk(), org_fk(),
+    Column("product_id", Id, ForeignKey("products.id"), nullable=False, index=True),
+    Column("sku", String(64), nullable=False),
+    Column("gtin", String(14), nullable=True),
+    Column("attributes", JSON, nullable=False),
+    Column("price", Scaled, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("org_id", "sku", name="uq_variants_org_sku"),
+    UniqueConstraint("org_id", "gtin", name="uq_variants_org_gtin"),
+)
+
+locations = Table(
+    "locations", metadata, pk(), org_fk(),
+    Column("parent_id", Id, ForeignKey("locations.id"), nullable=True),
+    Column("path", String(400), nullable=False),  # "/1/5/9/": subtree queries by prefix
+    Column("name", String(200), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("sellable", Boolean, nullable=False),
+    Column("internal", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("org_id", "code", name="uq_locations_org_code"),
+    Index("ix_locations_org_path", "org_id", "path"),
+)
+
+stock_documents = Table(
+    "stock_documents", metadata, pk(), org_fk(),
+    Column("type", String(20), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("from_location_id", Id, nullable=True),
+    Column("to_location_id", Id, nullable=True),
+    Column("location_id", Id, nullable=True),
+    Column("two_step", Boolean, nullable=False, default=False),
+    Column("reason", String(64), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("effective_at", UtcDateTime, nullable=True),
+    Column("total_value", Scaled, nullable=True),
+    Column("created_by", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("submitted_by", Id, nullable=True),
+    Column("submitted_at", UtcDateTime, nullable=True),
+    Column("approved_by", Id, nullable=True),
+    Column("approved_at", UtcDateTime, nullable=True),
+    Column("rejected_by", Id, nullable=True),
+    Column("rejected_at", UtcDateTime, nullable=True),
+    Column("rejection_reason", Text, nullable=True),
+    Column("posted_at", UtcDateTime, nullable=True),
+    Column("received_at", UtcDateTime, nullable=True),
+    Column("cancelled_by", Id, nullable=True),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+    Column("reversed", Boolean, nullable=False, default=False),
+    Index("ix_stock_documents_org_state", "org_id", "state"),
+)
+
+document_lines = Table(
+    "document_lines", metadata, pk(), org_fk(),
+    Column("document_id", Id, ForeignKey("stock_documents.id"), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("qty", Scaled, nullable=False),
+    Column("unit_cost", Scaled, nullable=True),
+    Column("lot", String(64), nullable=False, default=""),
+    Column("expiry", String(10), nullable=True),
+    Column("serials", JSON, nullable=True),
+)
+
+moves = Table(
+    "moves", metadata, pk(),
+    Column("org_id", Id, nullable=False),
+    Column("document_id", Id, nullable=True),
+    Column("line_no", Integer, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("from_location_id", Id, nullable=False),
+    Column("to_location_id", Id, nullable=False),
+    Column("qty", Scaled, nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("serial", String(64), nullable=True),
+    Column("unit_cost", Scaled, nullable=True),
+    Column("value", Scaled, nullable=True),
+    Column("reversal", Boolean, nullable=False),
+    Column("effective_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("user_id", Id, nullable=True),
+    Index("ix_moves_org_variant_eff", "org_id", "variant_id", "effective_at"),
+    Index("ix_moves_document", "document_id"),
+)
+
+balances = Table(
+    "balances", metadata,
+    Column("variant_id", Id, primary_key=True),
+    Column("location_id", Id, primary_key=True),
+    Column("lot", String(64), primary_key=True),
+    Column("org_id", Id, nullable=False),
+    Column("on_hand", Scaled, nullable=False),
+    Column("reserved", Scaled, nullable=False),
+    Index("ix_balances_org_location", "org_id", "location_id"),
+)
+
+lots = Table(
+    "lots", metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("variant_id", Id, primary_key=True),
+    Column("lot", String(64), primary_key=True),
+    Column("expiry", String(10), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+serials = Table(
+    "serials", metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("variant_id", Id, primary_key=True),
+    Column("serial", String(64), primary_key=True),
+    Column("location_id", Id, nullable=False),  # where it is now (internal or virtual)
+    Column("lot", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events", metadata, pk(), org_fk(),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor_type", String(10), nullable=False),  # user | api_key | system
+    Column("actor_id", Id, nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(40), nullable=False),
+    Column("object_id", String(64), nullable=True),
+    Column("outcome", String(10), nullable=False),  # ok | refused
+    Column("error_code", String(64), nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("seq", BigInteger, nullable=True),  # position in the org's chain once sealed
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ix_audit_org_seq", "org_id", "seq"),
+)
+
+audit_heads = Table(
+    "audit_heads", metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,18 @@
+"""Settings from the environment (HOOP_*)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOOP_", extra="ignore")
+
+    database_url: str = "sqlite:///./hoop.db"
+    scheduler_interval: float = 5.0
+    token_ttl_seconds: int = 7 * 24 * 3600
+    pool_size: int = 20
+
+
+def get_settings() -> Settings:
+    return Settings()

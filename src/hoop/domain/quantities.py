@@ -1,0 +1,51 @@
+"""Exact decimal quantities and money: 4 places stored, half-even rounding, never floats."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from hoop.domain.errors import ValidationFailed
+
+SCALE = 4
+QUANTUM = Decimal(1).scaleb(-SCALE)  # 0.0001
+FACTOR = 10**SCALE
+LIMIT = Decimal(10) ** 14  # magnitude bound so scaled integers fit in 64 bits
+ZERO = Decimal(0)
+
+
+def parse_decimal(value: object, field: str = "value") -> Decimal:
+    """Parse a JSON string or number into a Decimal with at most 4 places, or raise."""
+    if isinstance(value, bool) or value is None:
+        raise ValidationFailed(f"{field} must be a decimal number", {"field": field})
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed(f"{field} is not a decimal number", {"field": field}) from None
+    if not d.is_finite():
+        raise ValidationFailed(f"{field} must be finite", {"field": field})
+    if abs(d) >= LIMIT:
+        raise ValidationFailed(f"{field} is too large", {"field": field})
+    if d != d.quantize(QUANTUM, rounding=ROUND_HALF_EVEN):
+        raise ValidationFailed(f"{field} has more than {SCALE} decimal places", {"field": field})
+    return d
+
+
+def q4(value: Decimal) -> Decimal:
+    """Round to the stored 4 places, half-even."""
+    return value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def to_scaled(value: Decimal) -> int:
+    return int(q4(value) * FACTOR)
+
+
+def from_scaled(value: int) -> Decimal:
+    return (Decimal(value) / FACTOR).quantize(QUANTUM)
+
+
+def fmt(value: Decimal | None) -> str | None:
+    """Render for JSON: a plain string without exponent, trailing zeros kept to 4 places trimmed."""
+    if value is None:
+        return None
+    s = format(value.normalize(), "f")
+    return s if s != "-0" else "0"

@@ -1,0 +1,42 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from hoop.config import Settings
+from hoop.entrypoints.api import errors
+from hoop.entrypoints.api.routers import access, audit, catalog, stock
+from hoop.entrypoints.api.schemas import ErrorEnvelope
+from hoop.service.unit_of_work import UnitOfWork
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorEnvelope, "description": desc}
+    for code, desc in {
+        400: "bad request", 401: "no or bad credentials", 402: "the plan lacks the feature",
+        403: "the role lacks the right", 404: "not found (or another tenant's)",
+        409: "conflict with current state", 422: "invalid input",
+    }.items()
+}
+
+
+def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="Hoop Inventory API",
+        version="1.0",
+        description="Inventory as the single source of truth. Quantities and money are decimal "
+        "strings; errors are {error: {code, message, details}}.",
+    )
+    app.state.uow = uow
+    app.state.settings = settings
+    errors.install(app)
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    for r in (access.router, catalog.router, stock.router, audit.router):
+        api.include_router(r)
+    app.include_router(api)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

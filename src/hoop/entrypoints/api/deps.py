@@ -1,0 +1,83 @@
+"""Dependencies as Annotated aliases, so routes read like prose."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from hoop.domain.errors import Unauthorized, ValidationFailed
+from hoop.entrypoints.api.encoding import encode
+from hoop.service import access, idempotency
+from hoop.service.context import Actor
+from hoop.service.unit_of_work import UnitOfWork
+
+_bearer = HTTPBearer(auto_error=False, description="a user token or an API key")
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    return request.app.state.uow  # type: ignore[no-any-return]
+
+
+UoW = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def get_actor(request: Request, uow: UoW,
+              cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
+    if cred is None or not cred.credentials:
+        raise Unauthorized("send Authorization: Bearer <token or API key>",
+                           code="missing_credentials")
+    token = cred.credentials
+    if len(token) > 200:
+        raise Unauthorized("invalid token", code="invalid_token")
+    actor = uow.read(lambda conn: access.authenticate(conn, token))
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+PathId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class Pagination:
+    def __init__(self, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                 cursor: Annotated[str | None, Query(max_length=40)] = None) -> None:
+        self.limit = limit
+        self.after: int | None = None
+        if cursor:
+            if not cursor.isdigit() or len(cursor) > 18:
+                raise ValidationFailed("cursor is not one this API gave out", {"field": "cursor"})
+            self.after = int(cursor)
+
+    def page(self, items: list[dict[str, Any]], key: str = "id") -> dict[str, Any]:
+        nxt = str(items[-1][key]) if len(items) == self.limit else None
+        return {"items": encode(items), "next_cursor": nxt}
+
+
+Page = Annotated[Pagination, Depends()]
+
+
+def respond(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(encode(body), status_code=status)
+
+
+def mutate(request: Request, uow: UnitOfWork, org_id: int, payload: BaseModel | None,
+           fn: Callable[[Connection], Any], status: int = 200) -> JSONResponse:
+    """Run a mutation in one transaction, honouring Idempotency-Key."""
+    key = request.headers.get("idempotency-key")
+    body = payload.model_dump_json(exclude_unset=True) if payload is not None else ""
+    fp = idempotency.fingerprint(request.method, request.url.path, body)
+    (code, content), replayed = idempotency.run(
+        uow, org_id, key, fp, lambda conn: (status, encode(fn(conn))))
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(content, status_code=code, headers=headers)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The fields a client actually sent, as plain data for the service layer."""
+    return model.model_dump(exclude_unset=True, mode="python")

@@ -1,0 +1,333 @@
+"""Request and response shapes. Requests are validated here first (types, sizes); the service
+applies the business rules. Quantities and money travel as decimal strings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+T = TypeVar("T")
+
+DecimalIn = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=19, decimal_places=4)]
+Str200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Id = Annotated[int, Field(ge=1, le=2**62)]
+DecStr = Annotated[str, Field(description="decimal number as a string", examples=["12.5"])]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+class Page(Out, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+# ------------------------------------------------------------------ access
+
+Plan = Literal["core", "pro", "enterprise"]
+Costing = Literal["fifo", "lifo", "average"]
+RoleName = Literal["owner", "manager", "clerk", "approver", "finance", "vendor"]
+
+
+class SignupIn(In):
+    org_name: Str200
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    plan: Plan | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
+    costing_method: Costing | None = None
+
+
+class SignupOut(Out):
+    org_id: int
+    user_id: int
+    token: str
+
+
+class TokenIn(In):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class TokenOut(Out):
+    access_token: str
+    token_type: Literal["bearer"]
+
+
+class ApprovalRuleIn(In):
+    document_type: Literal["receipt", "transfer", "adjustment", "shipment", "scrap"]
+    min_qty: DecimalIn | None = Field(default=None, ge=0)
+    min_value: DecimalIn | None = Field(default=None, ge=0)
+
+
+class ApprovalRuleOut(Out):
+    document_type: str
+    min_qty: DecStr | None = None
+    min_value: DecStr | None = None
+
+
+class OrgPatch(In):
+    name: Str200 | None = None
+    plan: Plan | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
+    costing_method: Costing | None = None
+    seller_response_seconds: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    payment_window_seconds: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    approval_rules: Annotated[list[ApprovalRuleIn], Field(max_length=100)] | None = None
+    reason_codes: Annotated[list[Annotated[str, StringConstraints(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$")]], Field(max_length=100)] | None = None
+    default_shipping_location_id: Id | None = None
+
+
+class OrgOut(Out):
+    id: int
+    name: str
+    plan: str
+    currency: str
+    costing_method: str
+    seller_response_seconds: int
+    payment_window_seconds: int
+    approval_rules: list[ApprovalRuleOut]
+    reason_codes: list[str]
+    default_shipping_location_id: int | None
+    created_at: datetime
+
+
+class UserIn(In):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    roles: Annotated[list[RoleName], Field(min_length=1, max_length=6)]
+    supplier_id: Id | None = None
+
+
+class UserOut(Out):
+    id: int
+    email: str
+    roles: list[str]
+    supplier_id: int | None = None
+
+
+class ApiKeyIn(In):
+    name: Str200
+    roles: Annotated[list[RoleName], Field(min_length=1, max_length=6)]
+    channel_id: Id | None = None
+
+
+class ApiKeyOut(Out):
+    id: int
+    name: str
+    roles: list[str]
+    channel_id: int | None = None
+    prefix: str
+    key: str | None = None
+
+
+# ------------------------------------------------------------------ catalog
+
+Attr = str | int | float | bool
+
+
+class VariantIn(In):
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    gtin: Annotated[str, StringConstraints(max_length=14)] | None = None
+    attributes: Annotated[dict[Annotated[str, StringConstraints(max_length=100)],
+                               Attr], Field(max_length=50)] | None = None
+    price: DecimalIn | None = Field(default=None, ge=0)
+
+
+class ProductIn(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    status: Literal["draft", "active", "archived"] | None = None
+    tracking: Literal["none", "lot", "serial"] | None = None
+    tracks_expiry: bool | None = None
+    costing_method: Costing | None = None
+    variants: Annotated[list[VariantIn], Field(min_length=1, max_length=1000)]
+
+
+class ProductPatch(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    status: Literal["draft", "active", "archived"] | None = None
+    tracks_expiry: bool | None = None
+    costing_method: Costing | None = None
+    variants: Annotated[list[VariantIn], Field(max_length=1000)] | None = None
+
+
+class VariantOut(Out):
+    id: int
+    product_id: int
+    sku: str
+    gtin: str | None
+    attributes: dict[str, Any]
+    price: DecStr | None
+
+
+class ProductOut(Out):
+    id: int
+    name: str
+    description: str | None
+    status: str
+    tracking: str
+    tracks_expiry: bool
+    costing_method: str | None
+    created_at: datetime
+    updated_at: datetime
+    variants: list[VariantOut]
+
+
+class LocationIn(In):
+    name: Str200
+    code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    type: Literal["warehouse", "store", "zone", "bin"]
+    parent_id: Id | None = None
+    sellable: bool | None = None
+
+
+class LocationPatch(In):
+    name: Str200 | None = None
+    sellable: bool | None = None
+
+
+class LocationOut(Out):
+    id: int
+    name: str
+    code: str
+    type: str
+    parent_id: int | None
+    sellable: bool
+    internal: bool
+    path: str
+
+
+# ------------------------------------------------------------------ stock
+
+Code64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class LineIn(In):
+    sku: Code64 | None = None
+    variant_id: Id | None = None
+    qty: DecimalIn
+    unit_cost: DecimalIn | None = Field(default=None, ge=0)
+    lot: Code64 | None = None
+    expiry: date | None = None
+    serials: Annotated[list[Code64], Field(max_length=10_000)] | None = None
+
+
+class DocumentIn(In):
+    type: Literal["receipt", "transfer", "adjustment", "shipment", "scrap"]
+    from_location_id: Id | None = None
+    to_location_id: Id | None = None
+    location_id: Id | None = None
+    two_step: bool | None = None
+    reason: Code64 | None = None
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    effective_at: datetime | None = None
+    submit: bool | None = None
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=10_000)]
+
+
+class RejectIn(In):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class LineOut(Out):
+    line_no: int
+    variant_id: int
+    sku: str
+    qty: DecStr
+    unit_cost: DecStr | None
+    lot: str | None
+    expiry: str | None
+    serials: list[str]
+
+
+class DocumentOut(Out):
+    id: int
+    type: str
+    state: str
+    from_location_id: int | None
+    to_location_id: int | None
+    location_id: int | None
+    reason: str | None
+    effective_at: datetime | None
+    total_value: DecStr | None
+    created_by: int | None
+    approved_by: int | None
+    approved_at: datetime | None
+    rejected_by: int | None
+    rejection_reason: str | None
+    lines: list[LineOut]
+
+
+class LocationStock(Out):
+    location_id: int
+    on_hand: DecStr
+    reserved: DecStr
+    available: DecStr
+
+
+class AvailabilityOut(Out):
+    sku: str
+    variant_id: int
+    on_hand: DecStr
+    reserved: DecStr
+    available: DecStr
+    incoming: DecStr
+    stock_mode: Literal["active", "inactive"]
+    locations: list[LocationStock]
+
+
+class MoveOut(Out):
+    id: int
+    sku: str
+    qty: DecStr
+    from_location_id: int
+    to_location_id: int
+    lot: str | None
+    unit_cost: DecStr | None
+    value: DecStr | None
+    effective_at: datetime
+    document_id: int | None
+
+
+class AuditOut(Out):
+    id: int
+    at: datetime
+    actor_type: str
+    actor_id: int | None
+    action: str
+    object_type: str
+    object_id: str | None
+    outcome: str
+    error_code: str | None
+    before: Any = None
+    after: Any = None
+    seq: int | None
+    prev_hash: str | None
+    hash: str | None
+
+
+class VerifyOut(Out):
+    ok: bool
+    sealed: int
+    problems: list[str]

@@ -1,0 +1,50 @@
+"""Background work on a timer: in-process under `hoop serve`, or alone under `hoop worker`.
+
+Jobs are idempotent and safe to run from several processes at once (each takes row locks or
+SKIP LOCKED), so any number of workers can share a PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from hoop.service import audit
+from hoop.service.unit_of_work import UnitOfWork
+
+log = logging.getLogger("hoop.scheduler")
+
+
+def seal_audit(uow: UnitOfWork) -> int:
+    total = 0
+    for org_id in uow.read(audit.orgs_with_unsealed):
+        total += uow.write(lambda conn, o=org_id: audit.seal(conn, o))
+    return total
+
+
+JOBS: list[Callable[[UnitOfWork], int]] = [seal_audit]
+
+
+def run_once(uow: UnitOfWork) -> dict[str, int]:
+    out = {}
+    for job in JOBS:
+        try:
+            out[job.__name__] = job(uow)
+        except Exception:  # one failing job must not stop the others or the loop
+            log.exception("scheduler job %s failed", job.__name__)
+    return out
+
+
+def loop(uow: UnitOfWork, interval: float, stop: threading.Event) -> None:
+    while not stop.is_set():
+        run_once(uow)
+        stop.wait(interval)
+
+
+def start_in_thread(uow: UnitOfWork, interval: float) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    t = threading.Thread(target=loop, args=(uow, interval, stop), name="hoop-scheduler",
+                         daemon=True)
+    t.start()
+    return t, stop

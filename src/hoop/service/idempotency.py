@@ -1,0 +1,60 @@
+"""Idempotency-Key: the first response to a (org, key) is stored in the same transaction as
+the change it made; a repeat with the same request gets that response and changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from hoop.adapters.db.tables import idempotency_keys
+from hoop.domain.errors import ValidationFailed
+from hoop.service.unit_of_work import UnitOfWork
+
+Result = tuple[int, Any]  # (status code, JSON-ready body)
+
+
+def fingerprint(method: str, path: str, body: str) -> str:
+    return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
+
+
+def _stored(conn: Connection, org_id: int, key: str, request_hash: str) -> Result | None:
+    row = conn.execute(select(idempotency_keys).where(
+        idempotency_keys.c.org_id == org_id, idempotency_keys.c.key == key)).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise ValidationFailed(
+            "this Idempotency-Key was already used with a different request",
+            {"header": "Idempotency-Key"}, code="idempotency_key_reused")
+    return row.status_code, row.response
+
+
+def run(uow: UnitOfWork, org_id: int, key: str | None, request_hash: str,
+        fn: Callable[[Connection], Result]) -> tuple[Result, bool]:
+    """Run fn once per key. Returns (result, replayed)."""
+    if key is None:
+        return uow.write(fn), False
+    if not 1 <= len(key) <= 200:
+        raise ValidationFailed("Idempotency-Key must be 1 to 200 characters",
+                               {"header": "Idempotency-Key"})
+
+    def once(conn: Connection) -> tuple[Result, bool]:
+        prior = _stored(conn, org_id, key, request_hash)
+        if prior is not None:
+            return prior, True
+        status, body = fn(conn)
+        conn.execute(insert(idempotency_keys).values(
+            org_id=org_id, key=key, request_hash=request_hash, status_code=status,
+            response=body, created_at=datetime.now(UTC)))
+        return (status, body), False
+
+    try:
+        return uow.write(once)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: replay its response.
+        return uow.write(once)

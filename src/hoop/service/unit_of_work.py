@@ -1,0 +1,47 @@
+"""One transaction per command, retried when the database reports a deadlock or a
+serialization failure, so such errors never reach a client."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+T = TypeVar("T")
+
+RETRYABLE_PG = {"40001", "40P01", "55P03"}
+MAX_ATTEMPTS = 8
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    if code in RETRYABLE_PG:
+        return True
+    msg = str(exc.orig).lower()
+    return isinstance(exc, OperationalError) and ("database is locked" in msg or "busy" in msg)
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read_engine = engine.execution_options(hoop_write=False)
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run fn in one write transaction; commit on return, roll back on any exception."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn)
+            except DBAPIError as exc:
+                if attempt == MAX_ATTEMPTS or not _retryable(exc):
+                    raise
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        with self._read_engine.connect() as conn, conn.begin():
+            return fn(conn)
