@@ -44,7 +44,8 @@ def loop(uow: UnitOfWork, interval: float, stop: threading.Event) -> None:
 
 def start_in_thread(uow: UnitOfWork, interval: float) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
-    t = threading.Thread(target=loop, args=(uow, interval, stop), name="hoop-scheduler",
-                         daemon=True)
+    t = threading.Thread(
+        target=loop, args=(uow, interval, stop), name="hoop-scheduler", daemon=True
+    )
     t.start()
     return t, stop

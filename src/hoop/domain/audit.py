@@ -38,8 +38,18 @@ def event_hash(prev_hash: str, seq: int, event: dict[str, Any]) -> str:
 
 
 HASHED_FIELDS = (
-    "id", "org_id", "at", "actor_type", "actor_id", "action", "object_type", "object_id",
-    "outcome", "error_code", "before", "after",
+    "id",
+    "org_id",
+    "at",
+    "actor_type",
+    "actor_id",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "error_code",
+    "before",
+    "after",
 )
 
 

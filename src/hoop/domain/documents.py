@@ -89,7 +89,9 @@ def parse_approval_rules(raw: Iterable[Mapping[str, Any]]) -> list[ApprovalRule]
             raise ValidationFailed("each approval rule is an object", {"index": i})
         unknown = set(r) - {"document_type", "min_qty", "min_value"}
         if unknown:
-            raise ValidationFailed(f"unknown fields in approval rule: {sorted(unknown)}", {"index": i})
+            raise ValidationFailed(
+                f"unknown fields in approval rule: {sorted(unknown)}", {"index": i}
+            )
         dt = r.get("document_type")
         if dt not in DocType.__members__:
             raise ValidationFailed(

@@ -74,14 +74,16 @@ def validate_line(line: Line, doc_type: str, tracking: str, idx: int) -> None:
     if line.unit_cost is not None and line.unit_cost < 0:
         raise ValidationFailed("unit_cost must not be negative", where)
     if tracking == Tracking.lot and not line.lot:
-        raise ValidationFailed("this product is lot-tracked: the line needs a lot", where,
-                               code="lot_required")
+        raise ValidationFailed(
+            "this product is lot-tracked: the line needs a lot", where, code="lot_required"
+        )
     if tracking == Tracking.serial:
         if line.qty != line.qty.to_integral_value():
             raise ValidationFailed("serial-tracked quantities are whole units", where)
         if len(line.serials) != abs(line.qty):
             raise ValidationFailed(
-                f"this product is serial-tracked: give exactly {abs(line.qty)} serials", where,
+                f"this product is serial-tracked: give exactly {abs(line.qty)} serials",
+                where,
                 code="serials_required",
             )
         if len(set(line.serials)) != len(line.serials):
@@ -113,15 +115,23 @@ def moves_for(lines: Iterable[Line], route: Route) -> list[Move]:
 
 def reverse(moves: Iterable[Move]) -> list[Move]:
     return [
-        Move(m.variant_id, m.to_location_id, m.from_location_id, m.qty, m.lot, m.serial,
-             m.unit_cost, m.line_no)
+        Move(
+            m.variant_id,
+            m.to_location_id,
+            m.from_location_id,
+            m.qty,
+            m.lot,
+            m.serial,
+            m.unit_cost,
+            m.line_no,
+        )
         for m in moves
     ]
 
 
-def balance_deltas(moves: Iterable[Move], internal: Mapping[int, bool] | set[int]) -> dict[
-    BalanceKey, Decimal
-]:
+def balance_deltas(
+    moves: Iterable[Move], internal: Mapping[int, bool] | set[int]
+) -> dict[BalanceKey, Decimal]:
     """Net on-hand change per balance key, internal locations only, in lock order (sorted)."""
     acc: dict[BalanceKey, Decimal] = defaultdict(Decimal)
     for m in moves:

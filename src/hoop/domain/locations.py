@@ -18,8 +18,9 @@ class LocationType(StrEnum):
     untracked = "untracked"
 
 
-INTERNAL_TYPES = frozenset({LocationType.warehouse, LocationType.store, LocationType.zone,
-                            LocationType.bin})
+INTERNAL_TYPES = frozenset(
+    {LocationType.warehouse, LocationType.store, LocationType.zone, LocationType.bin}
+)
 VIRTUAL_TYPES = tuple(t for t in LocationType if t not in INTERNAL_TYPES)
 ROOT_TYPES = frozenset({LocationType.warehouse, LocationType.store})
 

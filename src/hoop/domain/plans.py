@@ -65,9 +65,7 @@ def plan_allows(plan: str, feature: str) -> bool:
     return needed is None or PLAN_RANK[Plan(plan)] >= PLAN_RANK[needed]
 
 
-def authorize(
-    roles: Iterable[str], plan: str, action: str, feature: str | None = None
-) -> None:
+def authorize(roles: Iterable[str], plan: str, action: str, feature: str | None = None) -> None:
     """Raise PlanRequired (402) or Forbidden (403), or return when allowed."""
     if feature is not None and not plan_allows(plan, feature):
         needed = FEATURE_PLAN[feature]

@@ -58,8 +58,9 @@ def serve(
     if workers > 1:
         if scheduler:
             _start_scheduler(settings.scheduler_interval)
-        uvicorn.run("hoop.entrypoints.asgi:app", host=host, port=port, workers=workers,
-                    log_level="warning")
+        uvicorn.run(
+            "hoop.entrypoints.asgi:app", host=host, port=port, workers=workers, log_level="warning"
+        )
         return
     from hoop.bootstrap import build_app
 
@@ -109,8 +110,10 @@ def verify(
         console.print(f"[red]✗[/red] {p}")
     if result["problems"]:
         _fail(f"{len(result['problems'])} problem(s) in {result['orgs']} org(s)")
-    print(f"ok: {result['orgs']} org(s); balances equal the ledger; audit chain intact "
-          f"({result['sealed']} event(s) sealed now)")
+    print(
+        f"ok: {result['orgs']} org(s); balances equal the ledger; audit chain intact "
+        f"({result['sealed']} event(s) sealed now)"
+    )
 
 
 @app.command()

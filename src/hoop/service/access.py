@@ -58,11 +58,14 @@ def _check_org_settings(values: dict[str, Any]) -> dict[str, Any]:
     if "currency" in out:
         cur = str(out["currency"]).upper()
         if not CURRENCY_RE.match(cur):
-            raise ValidationFailed("currency must be a 3-letter ISO 4217 code", {"field": "currency"})
+            raise ValidationFailed(
+                "currency must be a 3-letter ISO 4217 code", {"field": "currency"}
+            )
         out["currency"] = cur
     if "costing_method" in out and out["costing_method"] not in COSTING_METHODS:
-        raise ValidationFailed("costing_method must be fifo, lifo or average",
-                               {"field": "costing_method"})
+        raise ValidationFailed(
+            "costing_method must be fifo, lifo or average", {"field": "costing_method"}
+        )
     for f in ("seller_response_seconds", "payment_window_seconds"):
         if f in out:
             v = out[f]
@@ -77,8 +80,9 @@ def _check_org_settings(values: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(codes, list) or not all(
             isinstance(c, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", c) for c in codes
         ):
-            raise ValidationFailed("reason_codes must be a list of snake_case codes",
-                                   {"field": "reason_codes"})
+            raise ValidationFailed(
+                "reason_codes must be a list of snake_case codes", {"field": "reason_codes"}
+            )
         out["reason_codes"] = sorted(set(codes) - set(STANDARD_REASONS))
     if "name" in out:
         name = str(out["name"]).strip()
@@ -104,45 +108,78 @@ def signup(
     if settings["costing_method"] in ("fifo", "lifo") and settings["plan"] == "core":
         from hoop.domain.errors import PlanRequired
 
-        raise PlanRequired("FIFO and LIFO costing need the pro plan or higher",
-                           {"feature": "costing.fifo_lifo", "plan_needed": "pro"})
+        raise PlanRequired(
+            "FIFO and LIFO costing need the pro plan or higher",
+            {"feature": "costing.fifo_lifo", "plan_needed": "pro"},
+        )
     now = _now()
     if conn.execute(select(users.c.id).where(users.c.email == email)).first():
-        raise Conflict("a user with this email already exists", {"field": "email"},
-                       code="duplicate_email")
+        raise Conflict(
+            "a user with this email already exists", {"field": "email"}, code="duplicate_email"
+        )
     org_id = conn.execute(
-        insert(orgs).values(
-            name=settings["name"], plan=settings["plan"], currency=settings["currency"],
-            costing_method=settings["costing_method"], seller_response_seconds=86_400,
-            payment_window_seconds=86_400, approval_rules=[], reason_codes=[], created_at=now,
-        ).returning(orgs.c.id)
+        insert(orgs)
+        .values(
+            name=settings["name"],
+            plan=settings["plan"],
+            currency=settings["currency"],
+            costing_method=settings["costing_method"],
+            seller_response_seconds=86_400,
+            payment_window_seconds=86_400,
+            approval_rules=[],
+            reason_codes=[],
+            created_at=now,
+        )
+        .returning(orgs.c.id)
     ).scalar_one()
     _create_virtual_locations(conn, org_id, now)
     try:
         user_id = conn.execute(
-            insert(users).values(
-                org_id=org_id, email=email, password_hash=_hasher.hash(_password(password)),
-                roles=["owner"], active=True, created_at=now,
-            ).returning(users.c.id)
+            insert(users)
+            .values(
+                org_id=org_id,
+                email=email,
+                password_hash=_hasher.hash(_password(password)),
+                roles=["owner"],
+                active=True,
+                created_at=now,
+            )
+            .returning(users.c.id)
         ).scalar_one()
     except IntegrityError:
-        raise Conflict("a user with this email already exists", {"field": "email"},
-                       code="duplicate_email") from None
+        raise Conflict(
+            "a user with this email already exists", {"field": "email"}, code="duplicate_email"
+        ) from None
     actor = Actor(org_id=org_id, plan=settings["plan"], roles=("owner",), user_id=user_id)
     token = _issue_token(conn, org_id, user_id, 7 * 24 * 3600)
-    audit.record(conn, actor, "org.signup", "org", org_id, None,
-                 {"name": settings["name"], "plan": settings["plan"], "owner": email})
+    audit.record(
+        conn,
+        actor,
+        "org.signup",
+        "org",
+        org_id,
+        None,
+        {"name": settings["name"], "plan": settings["plan"], "owner": email},
+    )
     return {"org_id": org_id, "user_id": user_id, "token": token}
 
 
 def _create_virtual_locations(conn: Connection, org_id: int, now: datetime) -> None:
     for kind in VIRTUAL_TYPES:
         loc_id = conn.execute(
-            insert(locations).values(
-                org_id=org_id, parent_id=None, path="/", name=kind.value.title(),
-                code=f"VIRTUAL-{kind.value.upper()}", type=kind.value, sellable=False,
-                internal=False, created_at=now,
-            ).returning(locations.c.id)
+            insert(locations)
+            .values(
+                org_id=org_id,
+                parent_id=None,
+                path="/",
+                name=kind.value.title(),
+                code=f"VIRTUAL-{kind.value.upper()}",
+                type=kind.value,
+                sellable=False,
+                internal=False,
+                created_at=now,
+            )
+            .returning(locations.c.id)
         ).scalar_one()
         conn.execute(update(locations).where(locations.c.id == loc_id).values(path=f"/{loc_id}/"))
 
@@ -152,8 +189,11 @@ def _issue_token(conn: Connection, org_id: int, user_id: int, ttl: int) -> str:
     now = _now()
     conn.execute(
         insert(auth_tokens).values(
-            org_id=org_id, user_id=user_id, token_hash=_sha(token),
-            expires_at=now + timedelta(seconds=ttl), created_at=now,
+            org_id=org_id,
+            user_id=user_id,
+            token_hash=_sha(token),
+            expires_at=now + timedelta(seconds=ttl),
+            created_at=now,
         )
     )
     return token
@@ -185,39 +225,74 @@ def authenticate(conn: Connection, bearer: str) -> Actor:
         ).first()
         if row is None:
             raise Unauthorized("invalid or revoked API key", code="invalid_token")
-        return Actor(org_id=row.org_id, plan=row.plan, roles=tuple(row.roles), kind="api_key",
-                     api_key_id=row.id, channel_id=row.channel_id)
+        return Actor(
+            org_id=row.org_id,
+            plan=row.plan,
+            roles=tuple(row.roles),
+            kind="api_key",
+            api_key_id=row.id,
+            channel_id=row.channel_id,
+        )
     row = conn.execute(
-        select(users.c.id, users.c.org_id, users.c.roles, users.c.supplier_id, users.c.email,
-               users.c.active, orgs.c.plan, auth_tokens.c.expires_at)
+        select(
+            users.c.id,
+            users.c.org_id,
+            users.c.roles,
+            users.c.supplier_id,
+            users.c.email,
+            users.c.active,
+            orgs.c.plan,
+            auth_tokens.c.expires_at,
+        )
         .join(users, users.c.id == auth_tokens.c.user_id)
         .join(orgs, orgs.c.id == users.c.org_id)
         .where(auth_tokens.c.token_hash == h)
     ).first()
     if row is None or not row.active or row.expires_at < _now():
         raise Unauthorized("invalid or expired token", code="invalid_token")
-    return Actor(org_id=row.org_id, plan=row.plan, roles=tuple(row.roles), user_id=row.id,
-                 supplier_id=row.supplier_id, email=row.email)
+    return Actor(
+        org_id=row.org_id,
+        plan=row.plan,
+        roles=tuple(row.roles),
+        user_id=row.id,
+        supplier_id=row.supplier_id,
+        email=row.email,
+    )
 
 
-def create_user(conn: Connection, actor: Actor, email: str, password: str, roles: list[str],
-                supplier_id: int | None = None) -> dict[str, Any]:
+def create_user(
+    conn: Connection,
+    actor: Actor,
+    email: str,
+    password: str,
+    roles: list[str],
+    supplier_id: int | None = None,
+) -> dict[str, Any]:
     actor.require("users.manage")
     email, roles = _email(email), validate_roles(roles)
     if "vendor" in roles:
         actor.require("users.manage", feature="vendor_portal")
         if supplier_id is None:
-            raise ValidationFailed("a vendor user must be bound to a supplier_id",
-                                   {"field": "supplier_id"})
+            raise ValidationFailed(
+                "a vendor user must be bound to a supplier_id", {"field": "supplier_id"}
+            )
     elif supplier_id is not None:
         raise ValidationFailed("supplier_id is only for vendor users", {"field": "supplier_id"})
     if conn.execute(select(users.c.id).where(users.c.email == email)).first():
-        raise Conflict("a user with this email already exists", {"field": "email"},
-                       code="duplicate_email")
-    user = {"org_id": actor.org_id, "email": email, "roles": roles, "supplier_id": supplier_id,
-            "active": True, "created_at": _now()}
+        raise Conflict(
+            "a user with this email already exists", {"field": "email"}, code="duplicate_email"
+        )
+    user = {
+        "org_id": actor.org_id,
+        "email": email,
+        "roles": roles,
+        "supplier_id": supplier_id,
+        "active": True,
+        "created_at": _now(),
+    }
     user_id = conn.execute(
-        insert(users).values(password_hash=_hasher.hash(_password(password)), **user)
+        insert(users)
+        .values(password_hash=_hasher.hash(_password(password)), **user)
         .returning(users.c.id)
     ).scalar_one()
     out = {"id": user_id, "email": email, "roles": roles, "supplier_id": supplier_id}
@@ -229,13 +304,15 @@ def list_users(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
     actor.require("users.manage")
     rows = conn.execute(
         select(users.c.id, users.c.email, users.c.roles, users.c.supplier_id, users.c.active)
-        .where(users.c.org_id == actor.org_id).order_by(users.c.id)
+        .where(users.c.org_id == actor.org_id)
+        .order_by(users.c.id)
     ).all()
     return [dict(r._mapping) for r in rows]
 
 
-def create_api_key(conn: Connection, actor: Actor, name: str, roles: list[str],
-                   channel_id: int | None = None) -> dict[str, Any]:
+def create_api_key(
+    conn: Connection, actor: Actor, name: str, roles: list[str], channel_id: int | None = None
+) -> dict[str, Any]:
     actor.require("api_keys.manage")
     roles = validate_roles(roles)
     if "owner" in roles and "owner" not in actor.roles:
@@ -247,13 +324,20 @@ def create_api_key(conn: Connection, actor: Actor, name: str, roles: list[str],
         raise ValidationFailed("name must be 1 to 200 characters", {"field": "name"})
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = conn.execute(
-        insert(api_keys).values(
-            org_id=actor.org_id, name=name, prefix=key[:10], key_hash=_sha(key), roles=roles,
-            channel_id=channel_id, created_by=actor.user_id, created_at=_now(),
-        ).returning(api_keys.c.id)
+        insert(api_keys)
+        .values(
+            org_id=actor.org_id,
+            name=name,
+            prefix=key[:10],
+            key_hash=_sha(key),
+            roles=roles,
+            channel_id=channel_id,
+            created_by=actor.user_id,
+            created_at=_now(),
+        )
+        .returning(api_keys.c.id)
     ).scalar_one()
-    out = {"id": key_id, "name": name, "roles": roles, "channel_id": channel_id,
-           "prefix": key[:10]}
+    out = {"id": key_id, "name": name, "roles": roles, "channel_id": channel_id, "prefix": key[:10]}
     audit.record(conn, actor, "api_key.create", "api_key", key_id, None, out)
     return {**out, "key": key}
 
@@ -262,8 +346,11 @@ def revoke_api_key(conn: Connection, actor: Actor, key_id: int) -> None:
     actor.require("api_keys.manage")
     n = conn.execute(
         update(api_keys)
-        .where(api_keys.c.id == key_id, api_keys.c.org_id == actor.org_id,
-               api_keys.c.revoked_at.is_(None))
+        .where(
+            api_keys.c.id == key_id,
+            api_keys.c.org_id == actor.org_id,
+            api_keys.c.revoked_at.is_(None),
+        )
         .values(revoked_at=_now())
     ).rowcount
     if not n:
@@ -271,9 +358,17 @@ def revoke_api_key(conn: Connection, actor: Actor, key_id: int) -> None:
     audit.record(conn, actor, "api_key.revoke", "api_key", key_id)
 
 
-ORG_FIELDS = ("name", "plan", "currency", "costing_method", "seller_response_seconds",
-              "payment_window_seconds", "approval_rules", "reason_codes",
-              "default_shipping_location_id")
+ORG_FIELDS = (
+    "name",
+    "plan",
+    "currency",
+    "costing_method",
+    "seller_response_seconds",
+    "payment_window_seconds",
+    "approval_rules",
+    "reason_codes",
+    "default_shipping_location_id",
+)
 
 
 def get_org(conn: Connection, actor: Actor) -> dict[str, Any]:
@@ -295,17 +390,30 @@ def update_org(conn: Connection, actor: Actor, changes: dict[str, Any]) -> dict[
     method = values.get("costing_method", before["costing_method"])
     if method in ("fifo", "lifo"):
         Actor(org_id=actor.org_id, plan=plan, roles=actor.roles).require(
-            "org.update", feature="costing.fifo_lifo")
+            "org.update", feature="costing.fifo_lifo"
+        )
     loc = values.get("default_shipping_location_id")
     if loc is not None:
-        row = conn.execute(select(locations.c.internal).where(
-            locations.c.id == loc, locations.c.org_id == actor.org_id)).first()
+        row = conn.execute(
+            select(locations.c.internal).where(
+                locations.c.id == loc, locations.c.org_id == actor.org_id
+            )
+        ).first()
         if row is None or not row.internal:
-            raise ValidationFailed("default_shipping_location_id must be an internal location",
-                                   {"field": "default_shipping_location_id"})
+            raise ValidationFailed(
+                "default_shipping_location_id must be an internal location",
+                {"field": "default_shipping_location_id"},
+            )
     if values:
         conn.execute(update(orgs).where(orgs.c.id == actor.org_id).values(**values))
     after = get_org(conn, actor)
-    audit.record(conn, actor, "org.update", "org", actor.org_id,
-                 {k: before[k] for k in values}, {k: after[k] for k in values})
+    audit.record(
+        conn,
+        actor,
+        "org.update",
+        "org",
+        actor.org_id,
+        {k: before[k] for k in values},
+        {k: after[k] for k in values},
+    )
     return after

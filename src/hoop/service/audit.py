@@ -113,7 +113,9 @@ def verify_chain(conn: Connection, org_id: int) -> list[str]:
     for row in result:
         expected_seq += 1
         if row.seq != expected_seq:
-            problems.append(f"org {org_id}: audit seq {row.seq} found where {expected_seq} expected")
+            problems.append(
+                f"org {org_id}: audit seq {row.seq} found where {expected_seq} expected"
+            )
             expected_seq = row.seq
         if row.prev_hash != prev:
             problems.append(f"org {org_id}: audit event {row.id} does not link to its predecessor")

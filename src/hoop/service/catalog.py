@@ -44,8 +44,9 @@ def _text(value: Any, field: str, max_len: int, required: bool = True) -> str | 
 
 def _enum(value: Any, enum: Any, field: str) -> str:
     if value not in enum.__members__:
-        raise ValidationFailed(f"{field} must be one of " + ", ".join(enum.__members__),
-                               {"field": field})
+        raise ValidationFailed(
+            f"{field} must be one of " + ", ".join(enum.__members__), {"field": field}
+        )
     return str(value)
 
 
@@ -53,8 +54,9 @@ def _check_costing(actor: Actor, method: str | None) -> None:
     if method is None:
         return
     if method not in COSTING:
-        raise ValidationFailed("costing_method must be fifo, lifo or average",
-                               {"field": "costing_method"})
+        raise ValidationFailed(
+            "costing_method must be fifo, lifo or average", {"field": "costing_method"}
+        )
     actor.require("catalog.write", feature="costing.per_product")
     if method in ("fifo", "lifo"):
         actor.require("catalog.write", feature="costing.fifo_lifo")
@@ -69,16 +71,19 @@ def _variant_values(actor: Actor, raw: dict[str, Any], idx: int) -> dict[str, An
     if not isinstance(attrs, dict) or not all(
         isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in attrs.items()
     ):
-        raise ValidationFailed("attributes must be an object of simple values",
-                               {"index": idx, "field": "attributes"})
+        raise ValidationFailed(
+            "attributes must be an object of simple values", {"index": idx, "field": "attributes"}
+        )
     price = raw.get("price")
     price_d = parse_decimal(price, "price") if price is not None else None
     if price_d is not None and price_d < 0:
         raise ValidationFailed("price must not be negative", {"index": idx, "field": "price"})
     return {
-        "org_id": actor.org_id, "sku": sku,
+        "org_id": actor.org_id,
+        "sku": sku,
         "gtin": normalize_gtin(str(gtin)) if gtin not in (None, "") else None,
-        "attributes": attrs, "price": price_d,
+        "attributes": attrs,
+        "price": price_d,
     }
 
 
@@ -89,17 +94,35 @@ def _check_unique(conn: Connection, org_id: int, vals: list[dict[str, Any]]) -> 
         raise Conflict("the same sku appears twice", {"field": "sku"}, code="duplicate_sku")
     if len(set(gtins)) != len(gtins):
         raise Conflict("the same gtin appears twice", {"field": "gtin"}, code="duplicate_gtin")
-    taken = conn.execute(select(variants.c.sku).where(
-        variants.c.org_id == org_id, variants.c.sku.in_(skus))).scalars().all()
+    taken = (
+        conn.execute(
+            select(variants.c.sku).where(variants.c.org_id == org_id, variants.c.sku.in_(skus))
+        )
+        .scalars()
+        .all()
+    )
     if taken:
-        raise Conflict(f"sku already exists: {', '.join(sorted(taken))}", {"skus": sorted(taken)},
-                       code="duplicate_sku")
+        raise Conflict(
+            f"sku already exists: {', '.join(sorted(taken))}",
+            {"skus": sorted(taken)},
+            code="duplicate_sku",
+        )
     if gtins:
-        taken = conn.execute(select(variants.c.gtin).where(
-            variants.c.org_id == org_id, variants.c.gtin.in_(gtins))).scalars().all()
+        taken = (
+            conn.execute(
+                select(variants.c.gtin).where(
+                    variants.c.org_id == org_id, variants.c.gtin.in_(gtins)
+                )
+            )
+            .scalars()
+            .all()
+        )
         if taken:
-            raise Conflict(f"gtin already exists: {', '.join(sorted(taken))}",
-                           {"gtins": sorted(taken)}, code="duplicate_gtin")
+            raise Conflict(
+                f"gtin already exists: {', '.join(sorted(taken))}",
+                {"gtins": sorted(taken)},
+                code="duplicate_gtin",
+            )
 
 
 def create_product(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +132,9 @@ def create_product(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict
     tracking = _enum(data.get("tracking") or "none", Tracking, "tracking")
     tracks_expiry = bool(data.get("tracks_expiry") or False)
     if tracks_expiry and tracking == "none":
-        raise ValidationFailed("tracks_expiry needs lot or serial tracking",
-                               {"field": "tracks_expiry"})
+        raise ValidationFailed(
+            "tracks_expiry needs lot or serial tracking", {"field": "tracks_expiry"}
+        )
     if tracking != "none":
         actor.require("catalog.write", feature="traceability")
     method = data.get("costing_method")
@@ -123,12 +147,21 @@ def create_product(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict
     vals = [_variant_values(actor, v, i) for i, v in enumerate(raw_variants)]
     _check_unique(conn, actor.org_id, vals)
     now = _now()
-    pid = conn.execute(insert(products).values(
-        org_id=actor.org_id, name=name, description=_text(data.get("description"), "description",
-                                                          10_000, required=False),
-        status=status, tracking=tracking, tracks_expiry=tracks_expiry, costing_method=method,
-        created_at=now, updated_at=now,
-    ).returning(products.c.id)).scalar_one()
+    pid = conn.execute(
+        insert(products)
+        .values(
+            org_id=actor.org_id,
+            name=name,
+            description=_text(data.get("description"), "description", 10_000, required=False),
+            status=status,
+            tracking=tracking,
+            tracks_expiry=tracks_expiry,
+            costing_method=method,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(products.c.id)
+    ).scalar_one()
     conn.execute(insert(variants), [{**v, "product_id": pid, "created_at": now} for v in vals])
     out = get_product(conn, actor, pid)
     audit.record(conn, actor, "product.create", "product", pid, None, out)
@@ -136,25 +169,39 @@ def create_product(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict
 
 
 def _variant_out(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "product_id": r.product_id, "sku": r.sku, "gtin": r.gtin,
-            "attributes": r.attributes, "price": r.price}
+    return {
+        "id": r.id,
+        "product_id": r.product_id,
+        "sku": r.sku,
+        "gtin": r.gtin,
+        "attributes": r.attributes,
+        "price": r.price,
+    }
 
 
 def get_product(conn: Connection, actor: Actor, product_id: int) -> dict[str, Any]:
-    row = conn.execute(select(products).where(
-        products.c.id == product_id, products.c.org_id == actor.org_id)).first()
+    row = conn.execute(
+        select(products).where(products.c.id == product_id, products.c.org_id == actor.org_id)
+    ).first()
     if row is None:
         raise NotFound("no such product", {"id": product_id})
-    vs = conn.execute(select(variants).where(variants.c.product_id == product_id)
-                      .order_by(variants.c.id)).all()
+    vs = conn.execute(
+        select(variants).where(variants.c.product_id == product_id).order_by(variants.c.id)
+    ).all()
     d = dict(row._mapping)
     d.pop("org_id")
     d["variants"] = [_variant_out(v) for v in vs]
     return d
 
 
-def list_products(conn: Connection, actor: Actor, limit: int, after: int | None,
-                  q: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+def list_products(
+    conn: Connection,
+    actor: Actor,
+    limit: int,
+    after: int | None,
+    q: str | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
     stmt = select(products.c.id).where(products.c.org_id == actor.org_id)
     if after is not None:
         stmt = stmt.where(products.c.id > after)
@@ -164,15 +211,19 @@ def list_products(conn: Connection, actor: Actor, limit: int, after: int | None,
         like = f"%{q.lower()}%"
         stmt = stmt.where(
             func.lower(products.c.name).like(like)
-            | products.c.id.in_(select(variants.c.product_id).where(
-                variants.c.org_id == actor.org_id, func.lower(variants.c.sku).like(like)))
+            | products.c.id.in_(
+                select(variants.c.product_id).where(
+                    variants.c.org_id == actor.org_id, func.lower(variants.c.sku).like(like)
+                )
+            )
         )
     ids = conn.execute(stmt.order_by(products.c.id).limit(limit)).scalars().all()
     return [get_product(conn, actor, i) for i in ids]
 
 
-def update_product(conn: Connection, actor: Actor, product_id: int,
-                   changes: dict[str, Any]) -> dict[str, Any]:
+def update_product(
+    conn: Connection, actor: Actor, product_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
     actor.require("catalog.write")
     before = get_product(conn, actor, product_id)
     allowed = {"name", "description", "status", "costing_method", "tracks_expiry", "variants"}
@@ -194,8 +245,9 @@ def update_product(conn: Connection, actor: Actor, product_id: int,
     if "tracks_expiry" in changes:
         te = bool(changes["tracks_expiry"])
         if te and before["tracking"] == "none":
-            raise ValidationFailed("tracks_expiry needs lot or serial tracking",
-                                   {"field": "tracks_expiry"})
+            raise ValidationFailed(
+                "tracks_expiry needs lot or serial tracking", {"field": "tracks_expiry"}
+            )
         values["tracks_expiry"] = te
     new_variants = changes.get("variants")
     if new_variants is not None:
@@ -205,22 +257,38 @@ def update_product(conn: Connection, actor: Actor, product_id: int,
         if vals:
             _check_unique(conn, actor.org_id, vals)
             now = _now()
-            conn.execute(insert(variants),
-                         [{**v, "product_id": product_id, "created_at": now} for v in vals])
+            conn.execute(
+                insert(variants), [{**v, "product_id": product_id, "created_at": now} for v in vals]
+            )
     if values:
         values["updated_at"] = _now()
         conn.execute(update(products).where(products.c.id == product_id).values(**values))
     after = get_product(conn, actor, product_id)
-    audit.record(conn, actor, "product.update", "product", product_id,
-                 {k: before.get(k) for k in changes}, {k: after.get(k) for k in changes})
+    audit.record(
+        conn,
+        actor,
+        "product.update",
+        "product",
+        product_id,
+        {k: before.get(k) for k in changes},
+        {k: after.get(k) for k in changes},
+    )
     return after
 
 
-def find_variants(conn: Connection, actor: Actor, sku: str | None = None,
-                  gtin: str | None = None, limit: int = 100,
-                  after: int | None = None) -> list[dict[str, Any]]:
-    stmt = select(variants, products.c.name.label("product_name"), products.c.status).join(
-        products, products.c.id == variants.c.product_id).where(variants.c.org_id == actor.org_id)
+def find_variants(
+    conn: Connection,
+    actor: Actor,
+    sku: str | None = None,
+    gtin: str | None = None,
+    limit: int = 100,
+    after: int | None = None,
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(variants, products.c.name.label("product_name"), products.c.status)
+        .join(products, products.c.id == variants.c.product_id)
+        .where(variants.c.org_id == actor.org_id)
+    )
     if sku is not None:
         stmt = stmt.where(variants.c.sku == sku)
     if gtin:
@@ -233,9 +301,18 @@ def find_variants(conn: Connection, actor: Actor, sku: str | None = None,
 
 # ---------------------------------------------------------------- locations
 
+
 def _location_out(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "code": r.code, "type": r.type, "parent_id": r.parent_id,
-            "sellable": r.sellable, "internal": r.internal, "path": r.path}
+    return {
+        "id": r.id,
+        "name": r.name,
+        "code": r.code,
+        "type": r.type,
+        "parent_id": r.parent_id,
+        "sellable": r.sellable,
+        "internal": r.internal,
+        "path": r.path,
+    }
 
 
 def create_location(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -244,32 +321,51 @@ def create_location(conn: Connection, actor: Actor, data: dict[str, Any]) -> dic
     code = _text(data.get("code"), "code", 64)
     kind = data.get("type")
     if kind not in [t.value for t in LocationType] or not is_internal(kind):
-        raise ValidationFailed("type must be warehouse, store, zone or bin (virtual locations "
-                               "are created with the org)", {"field": "type"})
+        raise ValidationFailed(
+            "type must be warehouse, store, zone or bin (virtual locations "
+            "are created with the org)",
+            {"field": "type"},
+        )
     parent_id = data.get("parent_id")
     parent = None
     if parent_id is not None:
-        parent = conn.execute(select(locations).where(
-            locations.c.id == parent_id, locations.c.org_id == actor.org_id)).first()
+        parent = conn.execute(
+            select(locations).where(locations.c.id == parent_id, locations.c.org_id == actor.org_id)
+        ).first()
         if parent is None:
             raise NotFound("no such parent location", {"field": "parent_id"})
         if not parent.internal or not child_allowed(parent.type, kind):
-            raise ValidationFailed(f"a {kind} cannot sit under a {parent.type}",
-                                   {"field": "parent_id"})
+            raise ValidationFailed(
+                f"a {kind} cannot sit under a {parent.type}", {"field": "parent_id"}
+            )
     elif LocationType(kind) not in ROOT_TYPES:
-        raise ValidationFailed(f"a {kind} needs a parent_id (a warehouse, store or zone)",
-                               {"field": "parent_id"})
+        raise ValidationFailed(
+            f"a {kind} needs a parent_id (a warehouse, store or zone)", {"field": "parent_id"}
+        )
     sellable = data.get("sellable")
     if sellable is None:
         sellable = parent.sellable if parent is not None else True
-    if conn.execute(select(locations.c.id).where(
-            locations.c.org_id == actor.org_id, locations.c.code == code)).first():
-        raise Conflict(f"location code {code!r} already exists", {"field": "code"},
-                       code="duplicate_code")
-    loc_id = conn.execute(insert(locations).values(
-        org_id=actor.org_id, parent_id=parent_id, path="", name=name, code=code, type=kind,
-        sellable=bool(sellable), internal=True, created_at=_now(),
-    ).returning(locations.c.id)).scalar_one()
+    if conn.execute(
+        select(locations.c.id).where(locations.c.org_id == actor.org_id, locations.c.code == code)
+    ).first():
+        raise Conflict(
+            f"location code {code!r} already exists", {"field": "code"}, code="duplicate_code"
+        )
+    loc_id = conn.execute(
+        insert(locations)
+        .values(
+            org_id=actor.org_id,
+            parent_id=parent_id,
+            path="",
+            name=name,
+            code=code,
+            type=kind,
+            sellable=bool(sellable),
+            internal=True,
+            created_at=_now(),
+        )
+        .returning(locations.c.id)
+    ).scalar_one()
     path = (parent.path if parent is not None else "/") + f"{loc_id}/"
     conn.execute(update(locations).where(locations.c.id == loc_id).values(path=path))
     out = get_location(conn, actor, loc_id)
@@ -278,15 +374,17 @@ def create_location(conn: Connection, actor: Actor, data: dict[str, Any]) -> dic
 
 
 def get_location(conn: Connection, actor: Actor, location_id: int) -> dict[str, Any]:
-    row = conn.execute(select(locations).where(
-        locations.c.id == location_id, locations.c.org_id == actor.org_id)).first()
+    row = conn.execute(
+        select(locations).where(locations.c.id == location_id, locations.c.org_id == actor.org_id)
+    ).first()
     if row is None:
         raise NotFound("no such location", {"id": location_id})
     return _location_out(row)
 
 
-def update_location(conn: Connection, actor: Actor, location_id: int,
-                    changes: dict[str, Any]) -> dict[str, Any]:
+def update_location(
+    conn: Connection, actor: Actor, location_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
     actor.require("locations.write")
     before = get_location(conn, actor, location_id)
     unknown = set(changes) - {"name", "sellable"}
@@ -308,8 +406,9 @@ def update_location(conn: Connection, actor: Actor, location_id: int,
     return after
 
 
-def list_locations(conn: Connection, actor: Actor, limit: int, after: int | None,
-                   type_: str | None = None) -> list[dict[str, Any]]:
+def list_locations(
+    conn: Connection, actor: Actor, limit: int, after: int | None, type_: str | None = None
+) -> list[dict[str, Any]]:
     stmt = select(locations).where(locations.c.org_id == actor.org_id)
     if after is not None:
         stmt = stmt.where(locations.c.id > after)
@@ -320,13 +419,17 @@ def list_locations(conn: Connection, actor: Actor, limit: int, after: int | None
 
 
 def virtual_location_ids(conn: Connection, org_id: int) -> dict[str, int]:
-    rows = conn.execute(select(locations.c.type, locations.c.id).where(
-        locations.c.org_id == org_id, locations.c.internal.is_(False))).all()
+    rows = conn.execute(
+        select(locations.c.type, locations.c.id).where(
+            locations.c.org_id == org_id, locations.c.internal.is_(False)
+        )
+    ).all()
     return {r.type: r.id for r in rows}
 
 
-def resolve_variants(conn: Connection, org_id: int, skus: set[str],
-                     ids: set[int]) -> dict[str | int, Any]:
+def resolve_variants(
+    conn: Connection, org_id: int, skus: set[str], ids: set[int]
+) -> dict[str | int, Any]:
     """Map each given sku and variant id to its variant row (with product status and tracking).
     One query."""
     if not skus and not ids:
@@ -339,8 +442,14 @@ def resolve_variants(conn: Connection, org_id: int, skus: set[str],
     from sqlalchemy import or_
 
     rows = conn.execute(
-        select(variants.c.id, variants.c.sku, products.c.status, products.c.tracking,
-               products.c.tracks_expiry, products.c.id.label("product_id"))
+        select(
+            variants.c.id,
+            variants.c.sku,
+            products.c.status,
+            products.c.tracking,
+            products.c.tracks_expiry,
+            products.c.id.label("product_id"),
+        )
         .join(products, products.c.id == variants.c.product_id)
         .where(variants.c.org_id == org_id, or_(*cond))
     ).all()

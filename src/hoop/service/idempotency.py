@@ -23,34 +23,52 @@ def fingerprint(method: str, path: str, body: str) -> str:
 
 
 def _stored(conn: Connection, org_id: int, key: str, request_hash: str) -> Result | None:
-    row = conn.execute(select(idempotency_keys).where(
-        idempotency_keys.c.org_id == org_id, idempotency_keys.c.key == key)).first()
+    row = conn.execute(
+        select(idempotency_keys).where(
+            idempotency_keys.c.org_id == org_id, idempotency_keys.c.key == key
+        )
+    ).first()
     if row is None:
         return None
     if row.request_hash != request_hash:
         raise ValidationFailed(
             "this Idempotency-Key was already used with a different request",
-            {"header": "Idempotency-Key"}, code="idempotency_key_reused")
+            {"header": "Idempotency-Key"},
+            code="idempotency_key_reused",
+        )
     return row.status_code, row.response
 
 
-def run(uow: UnitOfWork, org_id: int, key: str | None, request_hash: str,
-        fn: Callable[[Connection], Result]) -> tuple[Result, bool]:
+def run(
+    uow: UnitOfWork,
+    org_id: int,
+    key: str | None,
+    request_hash: str,
+    fn: Callable[[Connection], Result],
+) -> tuple[Result, bool]:
     """Run fn once per key. Returns (result, replayed)."""
     if key is None:
         return uow.write(fn), False
     if not 1 <= len(key) <= 200:
-        raise ValidationFailed("Idempotency-Key must be 1 to 200 characters",
-                               {"header": "Idempotency-Key"})
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 200 characters", {"header": "Idempotency-Key"}
+        )
 
     def once(conn: Connection) -> tuple[Result, bool]:
         prior = _stored(conn, org_id, key, request_hash)
         if prior is not None:
             return prior, True
         status, body = fn(conn)
-        conn.execute(insert(idempotency_keys).values(
-            org_id=org_id, key=key, request_hash=request_hash, status_code=status,
-            response=body, created_at=datetime.now(UTC)))
+        conn.execute(
+            insert(idempotency_keys).values(
+                org_id=org_id,
+                key=key,
+                request_hash=request_hash,
+                status_code=status,
+                response=body,
+                created_at=datetime.now(UTC),
+            )
+        )
         return (status, body), False
 
     try:

@@ -15,18 +15,27 @@ from hoop.service import audit
 
 
 def ledger_sums(conn: Connection, org_id: int) -> dict[tuple[int, int, str], Decimal]:
-    internal = select(locations.c.id).where(locations.c.org_id == org_id,
-                                            locations.c.internal.is_(True))
-    inbound = select(moves.c.variant_id, moves.c.to_location_id.label("loc"), moves.c.lot,
-                     moves.c.qty.label("q"), literal(1).label("sign")).where(
-        moves.c.org_id == org_id, moves.c.to_location_id.in_(internal))
-    outbound = select(moves.c.variant_id, moves.c.from_location_id.label("loc"), moves.c.lot,
-                      moves.c.qty.label("q"), literal(-1).label("sign")).where(
-        moves.c.org_id == org_id, moves.c.from_location_id.in_(internal))
+    internal = select(locations.c.id).where(
+        locations.c.org_id == org_id, locations.c.internal.is_(True)
+    )
+    inbound = select(
+        moves.c.variant_id,
+        moves.c.to_location_id.label("loc"),
+        moves.c.lot,
+        moves.c.qty.label("q"),
+        literal(1).label("sign"),
+    ).where(moves.c.org_id == org_id, moves.c.to_location_id.in_(internal))
+    outbound = select(
+        moves.c.variant_id,
+        moves.c.from_location_id.label("loc"),
+        moves.c.lot,
+        moves.c.qty.label("q"),
+        literal(-1).label("sign"),
+    ).where(moves.c.org_id == org_id, moves.c.from_location_id.in_(internal))
     u = union_all(inbound, outbound).subquery()
-    stmt = select(u.c.variant_id, u.c.loc, u.c.lot, u.c.sign,
-                  func.sum(u.c.q, type_=Scaled())).group_by(
-        u.c.variant_id, u.c.loc, u.c.lot, u.c.sign)
+    stmt = select(
+        u.c.variant_id, u.c.loc, u.c.lot, u.c.sign, func.sum(u.c.q, type_=Scaled())
+    ).group_by(u.c.variant_id, u.c.loc, u.c.lot, u.c.sign)
     acc: dict[tuple[int, int, str], Decimal] = defaultdict(Decimal)
     for v, loc, lot, sign, total in conn.execute(stmt):
         acc[(v, loc, lot)] += Decimal(sign) * total
@@ -44,7 +53,8 @@ def check_org(conn: Connection, org_id: int) -> list[str]:
         want = expected.get(key, Decimal(0))
         on_hand, reserved = actual.get(key, (Decimal(0), Decimal(0)))
         label = f"org {org_id}: variant {key[0]} at location {key[1]}" + (
-            f" lot {key[2]}" if key[2] else "")
+            f" lot {key[2]}" if key[2] else ""
+        )
         if on_hand != want:
             problems.append(f"{label}: balance on_hand {on_hand} but the ledger sums to {want}")
         if on_hand < 0:
@@ -55,8 +65,11 @@ def check_org(conn: Connection, org_id: int) -> list[str]:
 
 
 def verify_all(conn: Connection, org_id: int | None = None) -> dict[str, Any]:
-    ids = [org_id] if org_id is not None else list(
-        conn.execute(select(orgs.c.id).order_by(orgs.c.id)).scalars())
+    ids = (
+        [org_id]
+        if org_id is not None
+        else list(conn.execute(select(orgs.c.id).order_by(orgs.c.id)).scalars())
+    )
     problems: list[str] = []
     sealed = 0
     for oid in ids:

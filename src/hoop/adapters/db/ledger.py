@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hoop.adapters.db.tables import balances, lots, moves, serials
+from hoop.adapters.db.tables import balances, locations, lots, moves, serials
 from hoop.domain.errors import Conflict, InsufficientStock
 from hoop.domain.ledger import BalanceKey, Move, balance_deltas, shortages
 from hoop.domain.quantities import fmt, q4
@@ -46,8 +46,14 @@ def apply_balance_deltas(
     reserved = reserved or {}
     keys = sorted(set(on_hand) | set(reserved))
     rows = [
-        {"variant_id": k[0], "location_id": k[1], "lot": k[2], "org_id": org_id,
-         "on_hand": on_hand.get(k, Decimal(0)), "reserved": reserved.get(k, Decimal(0))}
+        {
+            "variant_id": k[0],
+            "location_id": k[1],
+            "lot": k[2],
+            "org_id": org_id,
+            "on_hand": on_hand.get(k, Decimal(0)),
+            "reserved": reserved.get(k, Decimal(0)),
+        }
         for k in keys
     ]
     ins = upsert_insert(conn)
@@ -56,73 +62,120 @@ def apply_balance_deltas(
         stmt = ins(balances).values(list(chunk))
         stmt = stmt.on_conflict_do_update(
             index_elements=[balances.c.variant_id, balances.c.location_id, balances.c.lot],
-            set_={"on_hand": balances.c.on_hand + stmt.excluded.on_hand,
-                  "reserved": balances.c.reserved + stmt.excluded.reserved},
-        ).returning(balances.c.variant_id, balances.c.location_id, balances.c.lot,
-                    balances.c.on_hand, balances.c.reserved)
+            set_={
+                "on_hand": balances.c.on_hand + stmt.excluded.on_hand,
+                "reserved": balances.c.reserved + stmt.excluded.reserved,
+            },
+        ).returning(
+            balances.c.variant_id,
+            balances.c.location_id,
+            balances.c.lot,
+            balances.c.on_hand,
+            balances.c.reserved,
+        )
         out.extend(tuple(r) for r in conn.execute(stmt))
     return out
 
 
-def check_stock(rows: Iterable[tuple[int, int, str, Decimal, Decimal]],
-                names: dict[int, str]) -> None:
+def check_stock(
+    rows: Iterable[tuple[int, int, str, Decimal, Decimal]], names: dict[int, str]
+) -> None:
     short = shortages(rows)
     if short:
         details = [
-            {"sku": names.get(s.variant_id, str(s.variant_id)), "variant_id": s.variant_id,
-             "location_id": s.location_id, "lot": s.lot or None,
-             "short_by": fmt(s.missing)}
+            {
+                "sku": names.get(s.variant_id, str(s.variant_id)),
+                "variant_id": s.variant_id,
+                "location_id": s.location_id,
+                "lot": s.lot or None,
+                "short_by": fmt(s.missing),
+            }
             for s in short
         ]
         listing = "; ".join(
-            f"{d['sku']} at location {d['location_id']} short by {d['short_by']}" for d in details)
+            f"{d['sku']} at location {d['location_id']} short by {d['short_by']}" for d in details
+        )
         raise InsufficientStock(f"not enough stock: {listing}", details)
 
 
-def _apply_serials(conn: Connection, org_id: int, ms: list[Move], internal: set[int],
-                   now: datetime) -> None:
+def _apply_serials(
+    conn: Connection, org_id: int, ms: list[Move], internal: set[int], now: datetime
+) -> None:
     serial_moves = [m for m in ms if m.serial is not None]
     if not serial_moves:
         return
     keys = sorted({(m.variant_id, m.serial) for m in serial_moves})
-    where = {}
+    where: dict[tuple[int, str], tuple[int, bool]] = {}  # serial -> (location, is internal)
     for chunk in _chunks(keys):
-        for r in conn.execute(select(serials.c.variant_id, serials.c.serial, serials.c.location_id)
-                              .where(serials.c.org_id == org_id,
-                                     tuple_(serials.c.variant_id, serials.c.serial).in_(chunk))):
-            where[(r.variant_id, r.serial)] = r.location_id
+        for r in conn.execute(
+            select(
+                serials.c.variant_id, serials.c.serial, serials.c.location_id, locations.c.internal
+            )
+            .join(locations, locations.c.id == serials.c.location_id)
+            .where(
+                serials.c.org_id == org_id,
+                tuple_(serials.c.variant_id, serials.c.serial).in_(chunk),
+            )
+        ):
+            where[(r.variant_id, r.serial)] = (r.location_id, r.internal)
     problems = []
     final: dict[tuple[int, str], tuple[int, str]] = {}
     for m in serial_moves:
         key = (m.variant_id, m.serial)
-        at = final[key][0] if key in final else where.get(key)
+        if key in final:
+            at = (final[key][0], final[key][0] in internal)
+        else:
+            at = where.get(key, (None, False))
         if m.from_location_id in internal:
-            if at != m.from_location_id:
-                problems.append({"serial": m.serial, "expected_at": m.from_location_id, "at": at})
-        elif at is not None and at in internal:
-            problems.append({"serial": m.serial, "already_at": at})
+            if at[0] != m.from_location_id:
+                problems.append(
+                    {"serial": m.serial, "expected_at": m.from_location_id, "at": at[0]}
+                )
+        elif at[1]:
+            problems.append({"serial": m.serial, "already_at": at[0]})
         final[key] = (m.to_location_id, m.lot)
     if problems:
-        raise Conflict("serial numbers are not where this document says: each serial is in "
-                       "exactly one place", problems, code="serial_conflict")
+        raise Conflict(
+            "serial numbers are not where this document says: each serial is in exactly one place",
+            problems,
+            code="serial_conflict",
+        )
     ins = upsert_insert(conn)
-    rows = [{"org_id": org_id, "variant_id": k[0], "serial": k[1], "location_id": v[0],
-             "lot": v[1], "updated_at": now} for k, v in sorted(final.items())]
+    rows = [
+        {
+            "org_id": org_id,
+            "variant_id": k[0],
+            "serial": k[1],
+            "location_id": v[0],
+            "lot": v[1],
+            "updated_at": now,
+        }
+        for k, v in sorted(final.items())
+    ]
     for chunk in _chunks(rows):
         stmt = ins(serials).values(list(chunk))
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=[serials.c.org_id, serials.c.variant_id, serials.c.serial],
-            set_={"location_id": stmt.excluded.location_id, "lot": stmt.excluded.lot,
-                  "updated_at": stmt.excluded.updated_at}))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[serials.c.org_id, serials.c.variant_id, serials.c.serial],
+                set_={
+                    "location_id": stmt.excluded.location_id,
+                    "lot": stmt.excluded.lot,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+        )
 
 
-def record_lots(conn: Connection, org_id: int, entries: dict[tuple[int, str], str | None],
-                now: datetime) -> None:
+def record_lots(
+    conn: Connection, org_id: int, entries: dict[tuple[int, str], str | None], now: datetime
+) -> None:
     if not entries:
         return
     ins = upsert_insert(conn)
-    rows = [{"org_id": org_id, "variant_id": v, "lot": lot, "expiry": exp, "created_at": now}
-            for (v, lot), exp in sorted(entries.items())]
+    rows = [
+        {"org_id": org_id, "variant_id": v, "lot": lot, "expiry": exp, "created_at": now}
+        for (v, lot), exp in sorted(entries.items())
+    ]
     for chunk in _chunks(rows):
         conn.execute(ins(lots).values(list(chunk)).on_conflict_do_nothing())
 
@@ -148,13 +201,23 @@ def post_moves(
     check_stock(rows, sku_names)
     _apply_serials(conn, org_id, ms, internal, recorded_at)
     move_rows = [
-        {"org_id": org_id, "document_id": document_id, "line_no": m.line_no,
-         "variant_id": m.variant_id, "from_location_id": m.from_location_id,
-         "to_location_id": m.to_location_id, "qty": m.qty, "lot": m.lot, "serial": m.serial,
-         "unit_cost": m.unit_cost,
-         "value": None if m.unit_cost is None else q4(m.qty * m.unit_cost),
-         "reversal": reversal, "effective_at": effective_at, "recorded_at": recorded_at,
-         "user_id": user_id}
+        {
+            "org_id": org_id,
+            "document_id": document_id,
+            "line_no": m.line_no,
+            "variant_id": m.variant_id,
+            "from_location_id": m.from_location_id,
+            "to_location_id": m.to_location_id,
+            "qty": m.qty,
+            "lot": m.lot,
+            "serial": m.serial,
+            "unit_cost": m.unit_cost,
+            "value": None if m.unit_cost is None else q4(m.qty * m.unit_cost),
+            "reversal": reversal,
+            "effective_at": effective_at,
+            "recorded_at": recorded_at,
+            "user_id": user_id,
+        }
         for m in ms
     ]
     for chunk in _chunks(move_rows, 5000):

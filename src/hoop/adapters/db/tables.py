@@ -40,7 +40,9 @@ def org_fk() -> Column:
 
 
 orgs = Table(
-    "orgs", metadata, pk(),
+    "orgs",
+    metadata,
+    pk(),
     Column("name", String(200), nullable=False),
     Column("plan", String(20), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -54,7 +56,10 @@ orgs = Table(
 )
 
 users = Table(
-    "users", metadata, pk(), org_fk(),
+    "users",
+    metadata,
+    pk(),
+    org_fk(),
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(200), nullable=False),
     Column("roles", JSON, nullable=False),
@@ -64,7 +69,10 @@ users = Table(
 )
 
 auth_tokens = Table(
-    "auth_tokens", metadata, pk(), org_fk(),
+    "auth_tokens",
+    metadata,
+    pk(),
+    org_fk(),
     Column("user_id", Id, ForeignKey("users.id"), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("expires_at", UtcDateTime, nullable=False),
@@ -72,7 +80,10 @@ auth_tokens = Table(
 )
 
 api_keys = Table(
-    "api_keys", metadata, pk(), org_fk(),
+    "api_keys",
+    metadata,
+    pk(),
+    org_fk(),
     Column("name", String(200), nullable=False),
     Column("prefix", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
@@ -84,7 +95,10 @@ api_keys = Table(
 )
 
 products = Table(
-    "products", metadata, pk(), org_fk(),
+    "products",
+    metadata,
+    pk(),
+    org_fk(),
     Column("name", String(300), nullable=False),
     Column("description", Text, nullable=True),
     Column("status", String(10), nullable=False),
@@ -96,7 +110,10 @@ products = Table(
 )
 
 variants = Table(
-    "variants", metadata, pk(), org_fk(),
+    "variants",
+    metadata,
+    pk(),
+    org_fk(),
     Column("product_id", Id, ForeignKey("products.id"), nullable=False, index=True),
     Column("sku", String(64), nullable=False),
     Column("gtin", String(14), nullable=True),
@@ -108,7 +125,10 @@ variants = Table(
 )
 
 locations = Table(
-    "locations", metadata, pk(), org_fk(),
+    "locations",
+    metadata,
+    pk(),
+    org_fk(),
     Column("parent_id", Id, ForeignKey("locations.id"), nullable=True),
     Column("path", String(400), nullable=False),  # "/1/5/9/": subtree queries by prefix
     Column("name", String(200), nullable=False),
@@ -122,7 +142,10 @@ locations = Table(
 )
 
 stock_documents = Table(
-    "stock_documents", metadata, pk(), org_fk(),
+    "stock_documents",
+    metadata,
+    pk(),
+    org_fk(),
     Column("type", String(20), nullable=False),
     Column("state", String(20), nullable=False),
     Column("from_location_id", Id, nullable=True),
@@ -151,7 +174,10 @@ stock_documents = Table(
 )
 
 document_lines = Table(
-    "document_lines", metadata, pk(), org_fk(),
+    "document_lines",
+    metadata,
+    pk(),
+    org_fk(),
     Column("document_id", Id, ForeignKey("stock_documents.id"), nullable=False, index=True),
     Column("line_no", Integer, nullable=False),
     Column("variant_id", Id, nullable=False),
@@ -163,7 +189,9 @@ document_lines = Table(
 )
 
 moves = Table(
-    "moves", metadata, pk(),
+    "moves",
+    metadata,
+    pk(),
     Column("org_id", Id, nullable=False),
     Column("document_id", Id, nullable=True),
     Column("line_no", Integer, nullable=False),
@@ -184,7 +212,8 @@ moves = Table(
 )
 
 balances = Table(
-    "balances", metadata,
+    "balances",
+    metadata,
     Column("variant_id", Id, primary_key=True),
     Column("location_id", Id, primary_key=True),
     Column("lot", String(64), primary_key=True),
@@ -195,7 +224,8 @@ balances = Table(
 )
 
 lots = Table(
-    "lots", metadata,
+    "lots",
+    metadata,
     Column("org_id", Id, primary_key=True),
     Column("variant_id", Id, primary_key=True),
     Column("lot", String(64), primary_key=True),
@@ -204,7 +234,8 @@ lots = Table(
 )
 
 serials = Table(
-    "serials", metadata,
+    "serials",
+    metadata,
     Column("org_id", Id, primary_key=True),
     Column("variant_id", Id, primary_key=True),
     Column("serial", String(64), primary_key=True),
@@ -214,7 +245,10 @@ serials = Table(
 )
 
 audit_events = Table(
-    "audit_events", metadata, pk(), org_fk(),
+    "audit_events",
+    metadata,
+    pk(),
+    org_fk(),
     Column("at", UtcDateTime, nullable=False),
     Column("actor_type", String(10), nullable=False),  # user | api_key | system
     Column("actor_id", Id, nullable=True),
@@ -232,14 +266,16 @@ audit_events = Table(
 )
 
 audit_heads = Table(
-    "audit_heads", metadata,
+    "audit_heads",
+    metadata,
     Column("org_id", Id, primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
 
 idempotency_keys = Table(
-    "idempotency_keys", metadata,
+    "idempotency_keys",
+    metadata,
     Column("org_id", Id, primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("request_hash", String(64), nullable=False),

@@ -13,9 +13,13 @@ from hoop.service.unit_of_work import UnitOfWork
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorEnvelope, "description": desc}
     for code, desc in {
-        400: "bad request", 401: "no or bad credentials", 402: "the plan lacks the feature",
-        403: "the role lacks the right", 404: "not found (or another tenant's)",
-        409: "conflict with current state", 422: "invalid input",
+        400: "bad request",
+        401: "no or bad credentials",
+        402: "the plan lacks the feature",
+        403: "the role lacks the right",
+        404: "not found (or another tenant's)",
+        409: "conflict with current state",
+        422: "invalid input",
     }.items()
 }
 

@@ -27,11 +27,15 @@ def get_uow(request: Request) -> UnitOfWork:
 UoW = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def get_actor(request: Request, uow: UoW,
-              cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
+def get_actor(
+    request: Request,
+    uow: UoW,
+    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
     if cred is None or not cred.credentials:
-        raise Unauthorized("send Authorization: Bearer <token or API key>",
-                           code="missing_credentials")
+        raise Unauthorized(
+            "send Authorization: Bearer <token or API key>", code="missing_credentials"
+        )
     token = cred.credentials
     if len(token) > 200:
         raise Unauthorized("invalid token", code="invalid_token")
@@ -45,8 +49,11 @@ PathId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 class Pagination:
-    def __init__(self, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                 cursor: Annotated[str | None, Query(max_length=40)] = None) -> None:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> None:
         self.limit = limit
         self.after: int | None = None
         if cursor:
@@ -66,14 +73,21 @@ def respond(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(encode(body), status_code=status)
 
 
-def mutate(request: Request, uow: UnitOfWork, org_id: int, payload: BaseModel | None,
-           fn: Callable[[Connection], Any], status: int = 200) -> JSONResponse:
+def mutate(
+    request: Request,
+    uow: UnitOfWork,
+    org_id: int,
+    payload: BaseModel | None,
+    fn: Callable[[Connection], Any],
+    status: int = 200,
+) -> JSONResponse:
     """Run a mutation in one transaction, honouring Idempotency-Key."""
     key = request.headers.get("idempotency-key")
     body = payload.model_dump_json(exclude_unset=True) if payload is not None else ""
     fp = idempotency.fingerprint(request.method, request.url.path, body)
     (code, content), replayed = idempotency.run(
-        uow, org_id, key, fp, lambda conn: (status, encode(fn(conn))))
+        uow, org_id, key, fp, lambda conn: (status, encode(fn(conn)))
+    )
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return JSONResponse(content, status_code=code, headers=headers)
 

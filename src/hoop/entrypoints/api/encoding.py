@@ -9,14 +9,17 @@ from typing import Any
 from hoop.domain.quantities import fmt, q4
 
 # Money keeps its 4 stored places in the API ("3.1400"); quantities are shown as entered ("12.5").
-MONEY_KEYS = frozenset({"unit_cost", "value", "price", "total_value", "min_value", "cost",
-                        "amount"})
+MONEY_KEYS = frozenset(
+    {"unit_cost", "value", "price", "total_value", "min_value", "cost", "amount"}
+)
 
 
 def encode(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: f"{q4(v):f}" if k in MONEY_KEYS and isinstance(v, Decimal) else encode(v)
-                for k, v in value.items()}
+        return {
+            k: f"{q4(v):f}" if k in MONEY_KEYS and isinstance(v, Decimal) else encode(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [encode(v) for v in value]
     if isinstance(value, Decimal):

@@ -19,11 +19,13 @@ log = logging.getLogger("hoop.api")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def envelope(status: int, code: str, message: str, details: Any = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
+def envelope(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": jsonable_encoder(details)}},
-        status_code=status, headers=headers,
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -32,9 +34,19 @@ def _audit_refusal(request: Request, code: str) -> None:
     if actor is None or request.method not in MUTATING:
         return
     try:
-        request.app.state.uow.write(lambda conn: audit.record(
-            conn, actor, f"refused {request.method} {request.url.path}"[:64], "request",
-            None, None, {"path": request.url.path}, outcome="refused", error_code=code))
+        request.app.state.uow.write(
+            lambda conn: audit.record(
+                conn,
+                actor,
+                f"refused {request.method} {request.url.path}"[:64],
+                "request",
+                None,
+                None,
+                {"path": request.url.path},
+                outcome="refused",
+                error_code=code,
+            )
+        )
     except Exception:  # the refusal stands even if its audit cannot be written
         log.exception("could not audit a refused request")
 
@@ -42,8 +54,13 @@ def _audit_refusal(request: Request, code: str) -> None:
 def _clean_validation(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for e in errors[:50]:
-        out.append({"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-                    "type": str(e.get("type", ""))})
+        out.append(
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+        )
     return out
 
 
@@ -61,22 +78,25 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p != "body")
         _audit_refusal(request, "validation_error")
-        return envelope(422, "validation_error", f"{where}: {first['msg']}" if where
-                        else first["msg"], errors)
+        return envelope(
+            422, "validation_error", f"{where}: {first['msg']}" if where else first["msg"], errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
-                 403: "forbidden"}
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
         code = codes.get(exc.status_code, "http_error")
-        return envelope(exc.status_code, code, str(exc.detail), None,
-                        getattr(exc, "headers", None))
+        return envelope(exc.status_code, code, str(exc.detail), None, getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         _audit_refusal(request, "conflict")
-        return envelope(409, "conflict", "the change conflicts with existing data "
-                        "(a concurrent request may have created it first)")
+        return envelope(
+            409,
+            "conflict",
+            "the change conflicts with existing data "
+            "(a concurrent request may have created it first)",
+        )
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> JSONResponse:

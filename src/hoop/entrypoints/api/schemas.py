@@ -92,8 +92,13 @@ class OrgPatch(In):
     seller_response_seconds: Annotated[int, Field(ge=1, le=10**9)] | None = None
     payment_window_seconds: Annotated[int, Field(ge=1, le=10**9)] | None = None
     approval_rules: Annotated[list[ApprovalRuleIn], Field(max_length=100)] | None = None
-    reason_codes: Annotated[list[Annotated[str, StringConstraints(
-        pattern=r"^[a-z][a-z0-9_]{0,63}$")]], Field(max_length=100)] | None = None
+    reason_codes: (
+        Annotated[
+            list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]],
+            Field(max_length=100),
+        ]
+        | None
+    ) = None
     default_shipping_location_id: Id | None = None
 
 
@@ -148,8 +153,12 @@ Attr = str | int | float | bool
 class VariantIn(In):
     sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     gtin: Annotated[str, StringConstraints(max_length=14)] | None = None
-    attributes: Annotated[dict[Annotated[str, StringConstraints(max_length=100)],
-                               Attr], Field(max_length=50)] | None = None
+    attributes: (
+        Annotated[
+            dict[Annotated[str, StringConstraints(max_length=100)], Attr], Field(max_length=50)
+        ]
+        | None
+    ) = None
     price: DecimalIn | None = Field(default=None, ge=0)
 
 

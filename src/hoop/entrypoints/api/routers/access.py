@@ -15,9 +15,22 @@ router = APIRouter(tags=["org and access"])
 @router.post("/signup", status_code=201, response_model=s.SignupOut)
 def signup(body: s.SignupIn, request: Request, uow: UoW) -> JSONResponse:
     d = dump(body)
-    return mutate(request, uow, 0, body, lambda conn: access.signup(
-        conn, d["org_name"], d["email"], d["password"], d.get("plan") or "core",
-        d.get("currency") or "USD", d.get("costing_method") or "average"), 201)
+    return mutate(
+        request,
+        uow,
+        0,
+        body,
+        lambda conn: access.signup(
+            conn,
+            d["org_name"],
+            d["email"],
+            d["password"],
+            d.get("plan") or "core",
+            d.get("currency") or "USD",
+            d.get("costing_method") or "average",
+        ),
+        201,
+    )
 
 
 @router.post("/auth/token", response_model=s.TokenOut)
@@ -35,14 +48,23 @@ def get_org(actor: CurrentActor, uow: UoW) -> JSONResponse:
 
 @router.patch("/org", response_model=s.OrgOut)
 def patch_org(body: s.OrgPatch, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: access.update_org(conn, actor, dump(body)))
+    return mutate(
+        request, uow, actor.org_id, body, lambda conn: access.update_org(conn, actor, dump(body))
+    )
 
 
 @router.post("/users", status_code=201, response_model=s.UserOut)
 def create_user(body: s.UserIn, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body, lambda conn: access.create_user(
-        conn, actor, body.email, body.password, list(body.roles), body.supplier_id), 201)
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: access.create_user(
+            conn, actor, body.email, body.password, list(body.roles), body.supplier_id
+        ),
+        201,
+    )
 
 
 @router.get("/users", response_model=list[s.UserOut])
@@ -51,10 +73,19 @@ def list_users(actor: CurrentActor, uow: UoW) -> JSONResponse:
 
 
 @router.post("/api-keys", status_code=201, response_model=s.ApiKeyOut)
-def create_api_key(body: s.ApiKeyIn, actor: CurrentActor, request: Request,
-                   uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body, lambda conn: access.create_api_key(
-        conn, actor, body.name, list(body.roles), body.channel_id), 201)
+def create_api_key(
+    body: s.ApiKeyIn, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: access.create_api_key(
+            conn, actor, body.name, list(body.roles), body.channel_id
+        ),
+        201,
+    )
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)

@@ -15,13 +15,25 @@ router = APIRouter(tags=["audit"])
 
 
 @router.get("/audit", response_model=s.Page[s.AuditOut])
-def list_audit(actor: CurrentActor, uow: UoW, page: Page,
-               object_type: Annotated[str | None, Query(max_length=40)] = None,
-               object_id: Annotated[str | None, Query(max_length=64)] = None,
-               action: Annotated[str | None, Query(max_length=64)] = None) -> JSONResponse:
-    items = uow.read(lambda conn: queries.list_audit(
-        conn, actor, limit=page.limit, before=page.after, object_type=object_type,
-        object_id=object_id, action=action))
+def list_audit(
+    actor: CurrentActor,
+    uow: UoW,
+    page: Page,
+    object_type: Annotated[str | None, Query(max_length=40)] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+) -> JSONResponse:
+    items = uow.read(
+        lambda conn: queries.list_audit(
+            conn,
+            actor,
+            limit=page.limit,
+            before=page.after,
+            object_type=object_type,
+            object_id=object_id,
+            action=action,
+        )
+    )
     return respond(page.page(items))
 
 

@@ -15,19 +15,31 @@ router = APIRouter(tags=["catalog and locations"])
 
 
 @router.post("/products", status_code=201, response_model=s.ProductOut)
-def create_product(body: s.ProductIn, actor: CurrentActor, request: Request,
-                   uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: catalog.create_product(conn, actor, dump(body)), 201)
+def create_product(
+    body: s.ProductIn, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: catalog.create_product(conn, actor, dump(body)),
+        201,
+    )
 
 
 @router.get("/products", response_model=s.Page[s.ProductOut])
-def list_products(actor: CurrentActor, uow: UoW, page: Page,
-                  q: Annotated[str | None, Query(max_length=100)] = None,
-                  status: Literal["draft", "active", "archived"] | None = None) -> JSONResponse:
+def list_products(
+    actor: CurrentActor,
+    uow: UoW,
+    page: Page,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    status: Literal["draft", "active", "archived"] | None = None,
+) -> JSONResponse:
     actor.require("catalog.read")
-    items = uow.read(lambda conn: catalog.list_products(conn, actor, page.limit, page.after,
-                                                        q, status))
+    items = uow.read(
+        lambda conn: catalog.list_products(conn, actor, page.limit, page.after, q, status)
+    )
     return respond(page.page(items))
 
 
@@ -38,35 +50,56 @@ def get_product(product_id: PathId, actor: CurrentActor, uow: UoW) -> JSONRespon
 
 
 @router.patch("/products/{product_id}", response_model=s.ProductOut)
-def patch_product(product_id: PathId, body: s.ProductPatch, actor: CurrentActor,
-                  request: Request, uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: catalog.update_product(conn, actor, product_id, dump(body)))
+def patch_product(
+    product_id: PathId, body: s.ProductPatch, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: catalog.update_product(conn, actor, product_id, dump(body)),
+    )
 
 
 @router.get("/variants", response_model=s.Page[s.VariantOut])
-def list_variants(actor: CurrentActor, uow: UoW, page: Page,
-                  sku: Annotated[str | None, Query(max_length=64)] = None,
-                  gtin: Annotated[str | None, Query(max_length=14)] = None) -> JSONResponse:
+def list_variants(
+    actor: CurrentActor,
+    uow: UoW,
+    page: Page,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    gtin: Annotated[str | None, Query(max_length=14)] = None,
+) -> JSONResponse:
     actor.require("catalog.read")
-    items = uow.read(lambda conn: catalog.find_variants(conn, actor, sku, gtin, page.limit,
-                                                        page.after))
+    items = uow.read(
+        lambda conn: catalog.find_variants(conn, actor, sku, gtin, page.limit, page.after)
+    )
     return respond(page.page(items))
 
 
 @router.post("/locations", status_code=201, response_model=s.LocationOut)
-def create_location(body: s.LocationIn, actor: CurrentActor, request: Request,
-                    uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: catalog.create_location(conn, actor, dump(body)), 201)
+def create_location(
+    body: s.LocationIn, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: catalog.create_location(conn, actor, dump(body)),
+        201,
+    )
 
 
 @router.get("/locations", response_model=s.Page[s.LocationOut])
-def list_locations(actor: CurrentActor, uow: UoW, page: Page,
-                   type: Annotated[str | None, Query(max_length=20)] = None) -> JSONResponse:
+def list_locations(
+    actor: CurrentActor,
+    uow: UoW,
+    page: Page,
+    type: Annotated[str | None, Query(max_length=20)] = None,
+) -> JSONResponse:
     actor.require("catalog.read")
-    items = uow.read(lambda conn: catalog.list_locations(conn, actor, page.limit, page.after,
-                                                         type))
+    items = uow.read(lambda conn: catalog.list_locations(conn, actor, page.limit, page.after, type))
     return respond(page.page(items))
 
 
@@ -77,7 +110,13 @@ def get_location(location_id: PathId, actor: CurrentActor, uow: UoW) -> JSONResp
 
 
 @router.patch("/locations/{location_id}", response_model=s.LocationOut)
-def patch_location(location_id: PathId, body: s.LocationPatch, actor: CurrentActor,
-                   request: Request, uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: catalog.update_location(conn, actor, location_id, dump(body)))
+def patch_location(
+    location_id: PathId, body: s.LocationPatch, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: catalog.update_location(conn, actor, location_id, dump(body)),
+    )

@@ -18,19 +18,31 @@ Sku = Annotated[str | None, Query(max_length=64)]
 
 
 @router.post("/stock-documents", status_code=201, response_model=s.DocumentOut)
-def create_document(body: s.DocumentIn, actor: CurrentActor, request: Request,
-                    uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: stock.create_document(conn, actor, dump(body)), 201)
+def create_document(
+    body: s.DocumentIn, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: stock.create_document(conn, actor, dump(body)),
+        201,
+    )
 
 
 @router.get("/stock-documents", response_model=s.Page[s.DocumentOut])
-def list_documents(actor: CurrentActor, uow: UoW, page: Page,
-                   state: Annotated[str | None, Query(max_length=20)] = None,
-                   type: Annotated[str | None, Query(max_length=20)] = None) -> JSONResponse:
+def list_documents(
+    actor: CurrentActor,
+    uow: UoW,
+    page: Page,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+    type: Annotated[str | None, Query(max_length=20)] = None,
+) -> JSONResponse:
     actor.require("stock.read")
-    items = uow.read(lambda conn: stock.list_documents(conn, actor, page.limit, page.after,
-                                                       state, type))
+    items = uow.read(
+        lambda conn: stock.list_documents(conn, actor, page.limit, page.after, state, type)
+    )
     return respond(page.page(items))
 
 
@@ -50,38 +62,68 @@ def _command(name: Literal["submit", "approve", "cancel", "receive"]):  # type: 
 
 
 for _name in ("submit", "approve", "cancel", "receive"):
-    router.add_api_route(f"/stock-documents/{{doc_id}}/{_name}", _command(_name),  # type: ignore[arg-type]
-                         methods=["POST"], response_model=s.DocumentOut,
-                         name=f"{_name}_document")
+    router.add_api_route(
+        f"/stock-documents/{{doc_id}}/{_name}",
+        _command(_name),  # type: ignore[arg-type]
+        methods=["POST"],
+        response_model=s.DocumentOut,
+        name=f"{_name}_document",
+    )
 
 
 @router.post("/stock-documents/{doc_id}/reject", response_model=s.DocumentOut)
-def reject_document(doc_id: PathId, body: s.RejectIn, actor: CurrentActor, request: Request,
-                    uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: stock.reject(conn, actor, doc_id, dump(body)["reason"]))
+def reject_document(
+    doc_id: PathId, body: s.RejectIn, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    return mutate(
+        request,
+        uow,
+        actor.org_id,
+        body,
+        lambda conn: stock.reject(conn, actor, doc_id, dump(body)["reason"]),
+    )
 
 
 @router.get("/stock/availability", response_model=s.AvailabilityOut)
-def availability(actor: CurrentActor, uow: UoW, sku: Sku = None, variant_id: QId = None,
-                 location_id: QId = None) -> JSONResponse:
+def availability(
+    actor: CurrentActor, uow: UoW, sku: Sku = None, variant_id: QId = None, location_id: QId = None
+) -> JSONResponse:
     actor.require("stock.read")
-    return respond(uow.read(lambda conn: queries.availability(
-        conn, actor, sku, variant_id, location_id)))
+    return respond(
+        uow.read(lambda conn: queries.availability(conn, actor, sku, variant_id, location_id))
+    )
 
 
 @router.get("/stock/moves", response_model=s.Page[s.MoveOut])
-def moves(actor: CurrentActor, uow: UoW, page: Page, sku: Sku = None, variant_id: QId = None,
-          location_id: QId = None, document_id: QId = None,
-          from_: Annotated[datetime | None, Query(alias="from")] = None,
-          to: datetime | None = None) -> JSONResponse:
+def moves(
+    actor: CurrentActor,
+    uow: UoW,
+    page: Page,
+    sku: Sku = None,
+    variant_id: QId = None,
+    location_id: QId = None,
+    document_id: QId = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+) -> JSONResponse:
     actor.require("stock.read")
     for t in (from_, to):
         if t is not None and t.tzinfo is None:
             from hoop.domain.errors import ValidationFailed
 
             raise ValidationFailed("from and to need a time zone", {"field": "from"})
-    items = uow.read(lambda conn: queries.list_moves(
-        conn, actor, sku=sku, variant_id=variant_id, location_id=location_id, from_=from_,
-        to=to, document_id=document_id, limit=page.limit, after=page.after))
+    items = uow.read(
+        lambda conn: queries.list_moves(
+            conn,
+            actor,
+            sku=sku,
+            variant_id=variant_id,
+            location_id=location_id,
+            from_=from_,
+            to=to,
+            document_id=document_id,
+            limit=page.limit,
+            after=page.after,
+        )
+    )
     return respond(page.page(items))
