@@ -16,7 +16,6 @@ from hoop.adapters.db.tables import (
     moves,
     orgs,
     stock_documents,
-    variants,
 )
 from hoop.domain import documents as docs
 from hoop.domain.documents import DocState, DocType
@@ -129,28 +128,39 @@ def _inbound(doc_type: str, qty: Decimal) -> bool:
     return doc_type == DocType.receipt or (doc_type == DocType.adjustment and qty > 0)
 
 
-def _internal_location(conn: Connection, org_id: int, loc_id: Any, field: str) -> int:
-    if loc_id is None:
-        raise ValidationFailed(f"{field} is required for this document type", {"field": field})
-    if isinstance(loc_id, bool) or not isinstance(loc_id, int):
-        raise ValidationFailed(f"{field} must be an integer id", {"field": field})
-    row = conn.execute(
-        select(locations.c.internal).where(locations.c.id == loc_id, locations.c.org_id == org_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"no such location ({field})", {"field": field, "id": loc_id})
-    if not row.internal:
-        raise ValidationFailed(
-            f"{field} must be an internal location, not a virtual one", {"field": field}
-        )
-    return loc_id
+def _org_settings(conn: Connection, org_id: int) -> Any:
+    return conn.execute(
+        select(orgs.c.approval_rules, orgs.c.reason_codes).where(orgs.c.id == org_id)
+    ).one()
 
 
-def _check_reason(conn: Connection, org_id: int, reason: Any) -> str:
+def _check_locations(conn: Connection, org_id: int, wanted: dict[str, Any]) -> None:
+    """Every named location exists in this org and is internal. One query."""
+    for field, loc_id in wanted.items():
+        if loc_id is None:
+            raise ValidationFailed(f"{field} is required for this document type", {"field": field})
+        if isinstance(loc_id, bool) or not isinstance(loc_id, int):
+            raise ValidationFailed(f"{field} must be an integer id", {"field": field})
+    rows = dict(
+        conn.execute(
+            select(locations.c.id, locations.c.internal).where(
+                locations.c.org_id == org_id, locations.c.id.in_(set(wanted.values()))
+            )
+        ).all()
+    )
+    for field, loc_id in wanted.items():
+        if loc_id not in rows:
+            raise NotFound(f"no such location ({field})", {"field": field, "id": loc_id})
+        if not rows[loc_id]:
+            raise ValidationFailed(
+                f"{field} must be an internal location, not a virtual one", {"field": field}
+            )
+
+
+def _check_reason(reason: Any, org_codes: list[str] | None) -> str:
     if not reason:
         raise ValidationFailed("an adjustment needs a reason", {"field": "reason"})
-    codes = conn.execute(select(orgs.c.reason_codes).where(orgs.c.id == org_id)).scalar_one()
-    allowed = set(docs.STANDARD_REASONS) | set(codes or [])
+    allowed = set(docs.STANDARD_REASONS) | set(org_codes or [])
     if reason not in allowed:
         raise ValidationFailed(
             "reason must be one of " + ", ".join(sorted(allowed)),
@@ -164,32 +174,34 @@ def _check_reason(conn: Connection, org_id: int, reason: Any) -> str:
 
 
 def create_document(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """Create a document; unless `submit` is false, submit it in the same transaction, which
+    posts it at once or leaves it pending approval."""
     actor.require("documents.write")
     doc_type = data.get("type")
     if doc_type not in DocType.__members__:
         raise ValidationFailed("type must be one of " + ", ".join(DocType), {"field": "type"})
-    org = actor.org_id
-    frm, to, loc, reason = None, None, None, None
+    org_id = actor.org_id
+    settings = _org_settings(conn, org_id)
+    frm = to = loc = reason = None
     if doc_type == DocType.receipt:
-        to = _internal_location(
-            conn, org, data.get("to_location_id") or data.get("location_id"), "to_location_id"
-        )
+        to = data.get("to_location_id") or data.get("location_id")
+        _check_locations(conn, org_id, {"to_location_id": to})
     elif doc_type == DocType.transfer:
-        frm = _internal_location(conn, org, data.get("from_location_id"), "from_location_id")
-        to = _internal_location(conn, org, data.get("to_location_id"), "to_location_id")
+        frm, to = data.get("from_location_id"), data.get("to_location_id")
+        _check_locations(conn, org_id, {"from_location_id": frm, "to_location_id": to})
         if frm == to:
             raise ValidationFailed(
                 "a transfer needs two different locations", {"field": "to_location_id"}
             )
     elif doc_type == DocType.adjustment:
-        loc = _internal_location(conn, org, data.get("location_id"), "location_id")
-        reason = _check_reason(conn, org, data.get("reason"))
+        loc = data.get("location_id")
+        _check_locations(conn, org_id, {"location_id": loc})
+        reason = _check_reason(data.get("reason"), settings.reason_codes)
     else:
-        frm = _internal_location(
-            conn, org, data.get("from_location_id") or data.get("location_id"), "from_location_id"
-        )
+        frm = data.get("from_location_id") or data.get("location_id")
+        _check_locations(conn, org_id, {"from_location_id": frm})
         if doc_type == DocType.scrap and data.get("reason"):
-            reason = _check_reason(conn, org, data.get("reason"))
+            reason = _check_reason(data.get("reason"), settings.reason_codes)
     two_step = bool(data.get("two_step") or False)
     if two_step and doc_type != DocType.transfer:
         raise ValidationFailed("two_step is only for transfers", {"field": "two_step"})
@@ -198,81 +210,154 @@ def create_document(conn: Connection, actor: Actor, data: dict[str, Any]) -> dic
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
         raise ValidationFailed("note must be text of at most 2000 characters", {"field": "note"})
     lines, by_variant = _parse_lines(conn, actor, doc_type, data.get("lines"))
-    if _inbound(doc_type, Decimal(1)):
-        archived = sorted(
-            {
-                by_variant[ln.variant_id].sku
-                for ln in lines
-                if by_variant[ln.variant_id].status == "archived" and ln.qty > 0
-            }
-        )
-        if archived:
-            raise Conflict(
-                f"archived products take no stock in: {', '.join(archived)}",
-                {"skus": archived},
-                code="product_archived",
-            )
-    now = _now()
-    doc_id = conn.execute(
-        insert(stock_documents)
-        .values(
-            org_id=org,
-            type=doc_type,
-            state=DocState.draft,
-            from_location_id=frm,
-            to_location_id=to,
-            location_id=loc,
-            two_step=two_step,
-            reason=reason,
-            note=note,
-            effective_at=effective_at,
-            created_by=actor.user_id,
-            created_at=now,
-        )
-        .returning(stock_documents.c.id)
-    ).scalar_one()
-    conn.execute(
-        insert(document_lines),
-        [
-            {
-                "org_id": org,
-                "document_id": doc_id,
-                "line_no": ln.line_no,
-                "variant_id": ln.variant_id,
-                "qty": ln.qty,
-                "unit_cost": ln.unit_cost,
-                "lot": ln.lot,
-                "expiry": ln.expiry,
-                "serials": list(ln.serials) or None,
-            }
-            for ln in lines
-        ],
-    )
-    audit.record(
-        conn,
-        actor,
-        "document.create",
-        "stock_document",
-        doc_id,
-        None,
+    archived = sorted(
         {
-            "type": doc_type,
-            "lines": len(lines),
-            "from_location_id": frm,
-            "to_location_id": to,
-            "location_id": loc,
-            "reason": reason,
-        },
+            by_variant[ln.variant_id].sku
+            for ln in lines
+            if by_variant[ln.variant_id].status == "archived" and _inbound(doc_type, ln.qty)
+        }
     )
-    if data.get("submit", True):
-        return _submit(conn, actor, _load(conn, org, doc_id, lock=False), lines, by_variant)
-    return get_document(conn, actor, doc_id)
+    if archived:
+        raise Conflict(
+            f"archived products take no stock in: {', '.join(archived)}",
+            {"skus": archived},
+            code="product_archived",
+        )
+    now = _now()
+    doc: dict[str, Any] = {
+        "org_id": org_id, "type": doc_type, "state": DocState.draft.value,
+        "from_location_id": frm, "to_location_id": to, "location_id": loc,
+        "two_step": two_step, "reason": reason, "note": note, "effective_at": effective_at,
+        "total_value": None, "created_by": actor.user_id, "created_at": now,
+    }  # fmt: skip
+    submit_now = data.get("submit", True) is not False
+    if submit_now:
+        doc.update(_submission(conn, actor, doc, lines, settings.approval_rules, now))
+    doc["id"] = conn.execute(
+        insert(stock_documents).values(**doc).returning(stock_documents.c.id)
+    ).scalar_one()
+    ledger_db.bulk.insert_lines(
+        conn, org_id, doc["id"],
+        [(ln.line_no, ln.variant_id, ln.qty, ln.unit_cost, ln.lot, ln.expiry, ln.serials)
+         for ln in lines],
+    )  # fmt: skip
+    if doc["state"] in (DocState.done, DocState.in_transit):
+        _post(conn, actor, doc, lines, by_variant, "out", now)
+    audit.record(
+        conn, actor, "document.create", "stock_document", doc["id"], None,
+        {"type": doc_type, "state": doc["state"], "lines": len(lines),
+         "from_location_id": frm, "to_location_id": to, "location_id": loc, "reason": reason},
+    )  # fmt: skip
+    return _shape(doc, lines, by_variant)
+
+
+def _submission(
+    conn: Connection,
+    actor: Actor,
+    doc: dict[str, Any],
+    lines: list[Line],
+    raw_rules: list[dict[str, Any]] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The fields a submit sets: pending approval when a rule matches, else posted."""
+    rules = [
+        r for r in docs.parse_approval_rules(raw_rules or []) if r.document_type == doc["type"]
+    ]
+    values = (
+        _line_values(conn, doc["org_id"], lines)
+        if any(r.min_value is not None for r in rules)
+        else []
+    )
+    out: dict[str, Any] = {
+        "submitted_by": actor.user_id,
+        "submitted_at": now,
+        "total_value": q4(sum(values, Decimal(0))) if values else None,
+    }
+    if docs.needs_approval(rules, doc["type"], [ln.qty for ln in lines], values):
+        out["state"] = DocState.pending_approval.value
+    else:
+        out.update(_posted_fields(doc, now))
+    return out
+
+
+def _posted_fields(doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+    state = DocState.in_transit if doc["two_step"] else DocState.done
+    return {"state": state.value, "posted_at": now, "effective_at": doc["effective_at"] or now}
+
+
+# ------------------------------------------------------------------ posting
+
+
+_VIRTUAL_CACHE: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def _virtual(conn: Connection, org_id: int) -> dict[str, int]:
+    """An org's virtual location ids; they never change, so they are cached per database."""
+    key = (str(conn.engine.url), org_id)
+    ids = _VIRTUAL_CACHE.get(key)
+    if ids is None:
+        ids = _VIRTUAL_CACHE[key] = virtual_location_ids(conn, org_id)
+    return ids
+
+
+def _route(conn: Connection, doc: dict[str, Any], leg: str) -> Route:
+    v = _virtual(conn, doc["org_id"])
+    t = doc["type"]
+    if t == DocType.receipt:
+        return Route(v["supplier"], doc["to_location_id"])
+    if t == DocType.shipment:
+        return Route(doc["from_location_id"], v["customer"])
+    if t == DocType.scrap:
+        return Route(doc["from_location_id"], v["scrap"])
+    if t == DocType.adjustment:
+        return Route(0, 0, doc["location_id"], v["adjustment"])
+    if doc["two_step"]:
+        return {
+            "out": Route(doc["from_location_id"], v["transit"]),
+            "in": Route(v["transit"], doc["to_location_id"]),
+            "back": Route(v["transit"], doc["from_location_id"]),
+        }[leg]
+    return Route(doc["from_location_id"], doc["to_location_id"])
+
+
+def _apply(
+    conn: Connection,
+    actor: Actor,
+    doc: dict[str, Any],
+    ms: list[Move],
+    by_variant: dict[int, Any],
+    now: datetime,
+    reversal: bool = False,
+) -> None:
+    # A document's own locations were checked internal when it was created; virtual ones never
+    # are. So its internal set needs no query.
+    internal = {doc[k] for k in ("from_location_id", "to_location_id", "location_id")} - {None}
+    ledger_db.post_moves(
+        conn, doc["org_id"], ms, internal, document_id=doc["id"],
+        effective_at=doc["effective_at"] or now, recorded_at=now, user_id=actor.user_id,
+        sku_names={k: v.sku for k, v in by_variant.items()}, reversal=reversal,
+    )  # fmt: skip
+
+
+def _post(
+    conn: Connection,
+    actor: Actor,
+    doc: dict[str, Any],
+    lines: list[Line],
+    by_variant: dict[int, Any],
+    leg: str,
+    now: datetime,
+) -> None:
+    _apply(conn, actor, doc, moves_for(lines, _route(conn, doc, leg)), by_variant, now)
+    if leg == "out":
+        entries = {(ln.variant_id, ln.lot): ln.expiry for ln in lines if ln.lot}
+        ledger_db.record_lots(conn, doc["org_id"], entries, now)
 
 
 # ------------------------------------------------------------------ life cycle
 
 
-def _load(conn: Connection, org_id: int, doc_id: int, lock: bool = True) -> Any:
+def _load(conn: Connection, org_id: int, doc_id: int, lock: bool = True) -> dict[str, Any]:
     stmt = select(stock_documents).where(
         stock_documents.c.id == doc_id, stock_documents.c.org_id == org_id
     )
@@ -281,20 +366,20 @@ def _load(conn: Connection, org_id: int, doc_id: int, lock: bool = True) -> Any:
     row = conn.execute(stmt).first()
     if row is None:
         raise NotFound("no such document", {"id": doc_id})
-    return row
+    return dict(row._mapping)
 
 
-def _load_lines(conn: Connection, doc: Any) -> tuple[list[Line], dict[int, Any]]:
+def _load_lines(conn: Connection, doc: dict[str, Any]) -> tuple[list[Line], dict[int, Any]]:
     rows = conn.execute(
         select(document_lines)
-        .where(document_lines.c.document_id == doc.id)
+        .where(document_lines.c.document_id == doc["id"])
         .order_by(document_lines.c.line_no)
     ).all()
     lines = [
         Line(r.variant_id, r.qty, r.unit_cost, r.lot, r.expiry, tuple(r.serials or ()), r.line_no)
         for r in rows
     ]
-    found = resolve_variants(conn, doc.org_id, set(), {ln.variant_id for ln in lines})
+    found = resolve_variants(conn, doc["org_id"], set(), {ln.variant_id for ln in lines})
     return lines, {k: v for k, v in found.items() if isinstance(k, int)}
 
 
@@ -314,7 +399,7 @@ def _avg_costs(conn: Connection, org_id: int, variant_ids: set[int]) -> dict[int
         )
         .group_by(moves.c.variant_id)
     ).all()
-    return {r[0]: q4(Decimal(r[1]) / Decimal(r[2])) for r in rows if r[2]}
+    return {r[0]: q4(r[1] / r[2]) for r in rows if r[2]}
 
 
 def _line_values(conn: Connection, org_id: int, lines: list[Line]) -> list[Decimal]:
@@ -327,327 +412,152 @@ def _line_values(conn: Connection, org_id: int, lines: list[Line]) -> list[Decim
     ]
 
 
-def _submit(
-    conn: Connection, actor: Actor, doc: Any, lines: list[Line], by_variant: dict[int, Any]
-) -> dict[str, Any]:
-    docs.check_command("submit", doc.state)
-    raw_rules = conn.execute(select(orgs.c.approval_rules).where(orgs.c.id == doc.org_id)).scalar()
-    rules = [r for r in docs.parse_approval_rules(raw_rules or []) if r.document_type == doc.type]
-    now = _now()
-    values = (
-        _line_values(conn, doc.org_id, lines) if any(r.min_value is not None for r in rules) else []
-    )
-    total_value = q4(sum(values, Decimal(0))) if values else None
-    needs = docs.needs_approval(rules, doc.type, [ln.qty for ln in lines], values)
-    conn.execute(
-        update(stock_documents)
-        .where(stock_documents.c.id == doc.id)
-        .values(
-            submitted_by=actor.user_id,
-            submitted_at=now,
-            total_value=total_value,
-            state=DocState.pending_approval if needs else DocState.submitted,
-        )
-    )
-    audit.record(
-        conn,
-        actor,
-        "document.submit",
-        "stock_document",
-        doc.id,
-        {"state": doc.state},
-        {"state": "pending_approval" if needs else "submitted"},
-    )
-    if not needs:
-        _post(conn, actor, doc, lines, by_variant, now)
-    return get_document(conn, actor, doc.id)
+def _set(conn: Connection, doc: dict[str, Any], **values: Any) -> None:
+    conn.execute(update(stock_documents).where(stock_documents.c.id == doc["id"]).values(**values))
+    doc.update(values)
 
 
-def _route(conn: Connection, doc: Any, leg: str) -> Route:
-    v = virtual_location_ids(conn, doc.org_id)
-    t = doc.type
-    if t == DocType.receipt:
-        return Route(v["supplier"], doc.to_location_id)
-    if t == DocType.shipment:
-        return Route(doc.from_location_id, v["customer"])
-    if t == DocType.scrap:
-        return Route(doc.from_location_id, v["scrap"])
-    if t == DocType.adjustment:
-        return Route(0, 0, doc.location_id, v["adjustment"])
-    if doc.two_step:
-        return {
-            "out": Route(doc.from_location_id, v["transit"]),
-            "in": Route(v["transit"], doc.to_location_id),
-            "back": Route(v["transit"], doc.from_location_id),
-        }[leg]
-    return Route(doc.from_location_id, doc.to_location_id)
-
-
-def _internal_ids(conn: Connection, org_id: int, ms: list[Move]) -> set[int]:
-    ids = {m.from_location_id for m in ms} | {m.to_location_id for m in ms}
-    return set(
-        conn.execute(
-            select(locations.c.id).where(
-                locations.c.org_id == org_id,
-                locations.c.id.in_(sorted(ids)),
-                locations.c.internal.is_(True),
-            )
-        ).scalars()
-    )
-
-
-def _apply(
-    conn: Connection,
-    actor: Actor,
-    doc: Any,
-    ms: list[Move],
-    by_variant: dict[int, Any],
-    now: datetime,
-    reversal: bool = False,
+def _audit_transition(
+    conn: Connection, actor: Actor, action: str, doc: dict[str, Any], before: str, **extra: Any
 ) -> None:
-    ledger_db.post_moves(
-        conn,
-        doc.org_id,
-        ms,
-        _internal_ids(conn, doc.org_id, ms),
-        document_id=doc.id,
-        effective_at=doc.effective_at or now,
-        recorded_at=now,
-        user_id=actor.user_id,
-        sku_names={k: v.sku for k, v in by_variant.items()},
-        reversal=reversal,
-    )
-
-
-def _post(
-    conn: Connection,
-    actor: Actor,
-    doc: Any,
-    lines: list[Line],
-    by_variant: dict[int, Any],
-    now: datetime,
-) -> None:
-    leg = "out"
-    ms = moves_for(lines, _route(conn, doc, leg))
-    _apply(conn, actor, doc, ms, by_variant, now)
-    lot_entries = {(ln.variant_id, ln.lot): ln.expiry for ln in lines if ln.lot}
-    ledger_db.record_lots(conn, doc.org_id, lot_entries, now)
-    state = DocState.in_transit if doc.two_step else DocState.done
-    conn.execute(
-        update(stock_documents)
-        .where(stock_documents.c.id == doc.id)
-        .values(state=state, posted_at=now, effective_at=doc.effective_at or now)
-    )
     audit.record(
-        conn,
-        actor,
-        "document.post",
-        "stock_document",
-        doc.id,
-        None,
-        {"state": state, "moves": len(ms)},
-    )
+        conn, actor, action, "stock_document", doc["id"], {"state": before},
+        {"state": doc["state"], **extra},
+    )  # fmt: skip
 
 
 def submit(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     actor.require("documents.write")
     doc = _load(conn, actor.org_id, doc_id)
-    docs.check_command("submit", doc.state)
+    before = doc["state"]
+    docs.check_command("submit", before)
     lines, by_variant = _load_lines(conn, doc)
-    return _submit(conn, actor, doc, lines, by_variant)
+    now = _now()
+    rules = _org_settings(conn, actor.org_id).approval_rules
+    _set(conn, doc, **_submission(conn, actor, doc, lines, rules, now))
+    if doc["state"] != DocState.pending_approval:
+        _post(conn, actor, doc, lines, by_variant, "out", now)
+    _audit_transition(conn, actor, "document.submit", doc, before)
+    return _shape(doc, lines, by_variant)
 
 
 def approve(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     actor.require("documents.approve")
     doc = _load(conn, actor.org_id, doc_id)
-    docs.check_command("approve", doc.state)
-    docs.check_not_self_approval(doc.created_by, actor.user_id if actor.kind == "user" else None)
+    before = doc["state"]
+    docs.check_command("approve", before)
+    docs.check_not_self_approval(doc["created_by"], actor.user_id)
     now = _now()
-    conn.execute(
-        update(stock_documents)
-        .where(stock_documents.c.id == doc.id)
-        .values(state=DocState.approved, approved_by=actor.user_id, approved_at=now)
-    )
-    audit.record(
-        conn,
-        actor,
-        "document.approve",
-        "stock_document",
-        doc.id,
-        {"state": doc.state},
-        {"state": "approved", "approved_by": actor.user_id},
-    )
     lines, by_variant = _load_lines(conn, doc)
-    _post(conn, actor, doc, lines, by_variant, now)
-    return get_document(conn, actor, doc.id)
+    _set(conn, doc, approved_by=actor.user_id, approved_at=now, **_posted_fields(doc, now))
+    _post(conn, actor, doc, lines, by_variant, "out", now)
+    _audit_transition(conn, actor, "document.approve", doc, before, approved_by=actor.user_id)
+    return _shape(doc, lines, by_variant)
 
 
 def reject(conn: Connection, actor: Actor, doc_id: int, reason: Any) -> dict[str, Any]:
     actor.require("documents.approve")
     doc = _load(conn, actor.org_id, doc_id)
-    docs.check_command("reject", doc.state)
-    docs.check_not_self_approval(doc.created_by, actor.user_id if actor.kind == "user" else None)
+    before = doc["state"]
+    docs.check_command("reject", before)
+    docs.check_not_self_approval(doc["created_by"], actor.user_id)
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
         raise ValidationFailed(
             "a rejection needs a reason (1-2000 characters)", {"field": "reason"}
         )
     now = _now()
-    conn.execute(
-        update(stock_documents)
-        .where(stock_documents.c.id == doc.id)
-        .values(
-            state=DocState.rejected,
-            rejected_by=actor.user_id,
-            rejected_at=now,
-            rejection_reason=reason.strip(),
-        )
-    )
-    audit.record(
-        conn,
-        actor,
-        "document.reject",
-        "stock_document",
-        doc.id,
-        {"state": doc.state},
-        {"state": "rejected", "reason": reason.strip()},
-    )
-    return get_document(conn, actor, doc.id)
+    _set(conn, doc, state=DocState.rejected.value, rejected_by=actor.user_id, rejected_at=now,
+         rejection_reason=reason.strip())  # fmt: skip
+    _audit_transition(conn, actor, "document.reject", doc, before, reason=reason.strip())
+    return get_document(conn, actor, doc_id)
 
 
 def receive(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     """Second leg of a two-step transfer: transit → destination."""
     actor.require("documents.write")
     doc = _load(conn, actor.org_id, doc_id)
-    docs.check_command("receive", doc.state)
+    before = doc["state"]
+    docs.check_command("receive", before)
     lines, by_variant = _load_lines(conn, doc)
     now = _now()
-    _apply(conn, actor, doc, moves_for(lines, _route(conn, doc, "in")), by_variant, now)
-    conn.execute(
-        update(stock_documents)
-        .where(stock_documents.c.id == doc.id)
-        .values(state=DocState.done, received_at=now)
-    )
-    audit.record(
-        conn,
-        actor,
-        "document.receive",
-        "stock_document",
-        doc.id,
-        {"state": doc.state},
-        {"state": "done"},
-    )
-    return get_document(conn, actor, doc.id)
+    _post(conn, actor, doc, lines, by_variant, "in", now)
+    _set(conn, doc, state=DocState.done.value, received_at=now)
+    _audit_transition(conn, actor, "document.receive", doc, before)
+    return _shape(doc, lines, by_variant)
 
 
 def cancel(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     """Cancel a document. A posted one is reversed by new moves (the ledger is never edited)."""
     actor.require("documents.write")
     doc = _load(conn, actor.org_id, doc_id)
-    docs.check_command("cancel", doc.state)
+    before = doc["state"]
+    docs.check_command("cancel", before)
     now = _now()
-    reversed_ = False
-    if doc.state in (DocState.done, DocState.in_transit):
-        lines, by_variant = _load_lines(conn, doc)
-        if doc.state == DocState.in_transit:
-            ms = moves_for(lines, _route(conn, doc, "back"))
-        else:
-            posted = conn.execute(
-                select(moves)
-                .where(moves.c.document_id == doc.id, moves.c.reversal.is_(False))
-                .order_by(moves.c.id)
-            ).all()
-            ms = reverse(
-                Move(
-                    m.variant_id,
-                    m.from_location_id,
-                    m.to_location_id,
-                    m.qty,
-                    m.lot,
-                    m.serial,
-                    m.unit_cost,
-                    m.line_no,
-                )
-                for m in posted
-            )
-        _apply(conn, actor, doc, ms, by_variant, now, reversal=True)
-        reversed_ = True
-    conn.execute(
-        update(stock_documents)
-        .where(stock_documents.c.id == doc.id)
-        .values(
-            state=DocState.cancelled,
-            cancelled_by=actor.user_id,
-            cancelled_at=now,
-            reversed=reversed_,
+    lines, by_variant = _load_lines(conn, doc)
+    posted = before in (DocState.done, DocState.in_transit)
+    if before == DocState.in_transit:
+        _apply(conn, actor, doc, moves_for(lines, _route(conn, doc, "back")), by_variant, now,
+               reversal=True)  # fmt: skip
+    elif posted:
+        rows = conn.execute(
+            select(moves)
+            .where(moves.c.document_id == doc["id"], moves.c.reversal.is_(False))
+            .order_by(moves.c.id)
+        ).all()
+        ms = reverse(
+            Move(
+                m.variant_id,
+                m.from_location_id,
+                m.to_location_id,
+                m.qty,
+                m.lot,
+                m.serial,
+                m.unit_cost,
+                m.line_no,
+            )  # fmt: skip
+            for m in rows
         )
-    )
-    audit.record(
-        conn,
-        actor,
-        "document.cancel",
-        "stock_document",
-        doc.id,
-        {"state": doc.state},
-        {"state": "cancelled", "reversed": reversed_},
-    )
-    return get_document(conn, actor, doc.id)
+        _apply(conn, actor, doc, ms, by_variant, now, reversal=True)
+    _set(conn, doc, state=DocState.cancelled.value, cancelled_by=actor.user_id,
+         cancelled_at=now, reversed=posted)  # fmt: skip
+    _audit_transition(conn, actor, "document.cancel", doc, before, reversed=posted)
+    return _shape(doc, lines, by_variant)
 
 
 # ------------------------------------------------------------------ read
 
 
 DOC_FIELDS = (
-    "id",
-    "type",
-    "state",
-    "from_location_id",
-    "to_location_id",
-    "location_id",
-    "two_step",
-    "reason",
-    "note",
-    "effective_at",
-    "total_value",
-    "created_by",
-    "created_at",
-    "submitted_by",
-    "submitted_at",
-    "approved_by",
-    "approved_at",
-    "rejected_by",
-    "rejected_at",
-    "rejection_reason",
-    "posted_at",
-    "received_at",
-    "cancelled_by",
-    "cancelled_at",
-    "reversed",
-)
+    "id", "type", "state", "from_location_id", "to_location_id", "location_id", "two_step",
+    "reason", "note", "effective_at", "total_value", "created_by", "created_at",
+    "submitted_by", "submitted_at", "approved_by", "approved_at", "rejected_by", "rejected_at",
+    "rejection_reason", "posted_at", "received_at", "cancelled_by", "cancelled_at", "reversed",
+)  # fmt: skip
+
+
+def _shape(doc: dict[str, Any], lines: list[Line], by_variant: dict[int, Any]) -> dict[str, Any]:
+    out = {k: doc.get(k) for k in DOC_FIELDS}
+    out["reversed"] = bool(out["reversed"])
+    out["lines"] = [
+        {
+            "line_no": ln.line_no,
+            "variant_id": ln.variant_id,
+            "sku": by_variant[ln.variant_id].sku,
+            "qty": ln.qty,
+            "unit_cost": ln.unit_cost,
+            "lot": ln.lot or None,
+            "expiry": ln.expiry,
+            "serials": list(ln.serials),
+        }  # fmt: skip
+        for ln in lines
+    ]
+    return out
 
 
 def get_document(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     doc = _load(conn, actor.org_id, doc_id, lock=False)
-    out = {k: getattr(doc, k) for k in DOC_FIELDS}
-    rows = conn.execute(
-        select(document_lines, variants.c.sku)
-        .join(variants, variants.c.id == document_lines.c.variant_id)
-        .where(document_lines.c.document_id == doc_id)
-        .order_by(document_lines.c.line_no)
-    ).all()
-    out["lines"] = [
-        {
-            "line_no": r.line_no,
-            "variant_id": r.variant_id,
-            "sku": r.sku,
-            "qty": r.qty,
-            "unit_cost": r.unit_cost,
-            "lot": r.lot or None,
-            "expiry": r.expiry,
-            "serials": r.serials or [],
-        }
-        for r in rows
-    ]
-    return out
+    lines, by_variant = _load_lines(conn, doc)
+    return _shape(doc, lines, by_variant)
 
 
 def list_documents(

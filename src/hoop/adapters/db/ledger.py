@@ -5,7 +5,7 @@
   2. for serial-tracked lines, one read and one upsert of the serial rows;
   3. one insert of lot rows (lots with expiry);
   4. one bulk insert of the moves.
-Large documents are chunked so no statement exceeds the engines' parameter limits.
+The two statements every posting runs (1 and 4) live in `bulk`, one constant SQL text each.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hoop.adapters.db.tables import balances, locations, lots, moves, serials
+from hoop.adapters.db import bulk
+from hoop.adapters.db.tables import locations, lots, serials
 from hoop.domain.errors import Conflict, InsufficientStock
 from hoop.domain.ledger import BalanceKey, Move, balance_deltas, shortages
 from hoop.domain.quantities import fmt, q4
@@ -45,36 +46,10 @@ def apply_balance_deltas(
     """Add the deltas to the balance rows (creating them), in key order; return the new rows."""
     reserved = reserved or {}
     keys = sorted(set(on_hand) | set(reserved))
-    rows = [
-        {
-            "variant_id": k[0],
-            "location_id": k[1],
-            "lot": k[2],
-            "org_id": org_id,
-            "on_hand": on_hand.get(k, Decimal(0)),
-            "reserved": reserved.get(k, Decimal(0)),
-        }
-        for k in keys
-    ]
-    ins = upsert_insert(conn)
-    out = []
-    for chunk in _chunks(rows):
-        stmt = ins(balances).values(list(chunk))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[balances.c.variant_id, balances.c.location_id, balances.c.lot],
-            set_={
-                "on_hand": balances.c.on_hand + stmt.excluded.on_hand,
-                "reserved": balances.c.reserved + stmt.excluded.reserved,
-            },
-        ).returning(
-            balances.c.variant_id,
-            balances.c.location_id,
-            balances.c.lot,
-            balances.c.on_hand,
-            balances.c.reserved,
-        )
-        out.extend(tuple(r) for r in conn.execute(stmt))
-    return out
+    zero = Decimal(0)
+    return bulk.upsert_balances(
+        conn, org_id, [(*k, on_hand.get(k, zero), reserved.get(k, zero)) for k in keys]
+    )
 
 
 def check_stock(
@@ -152,18 +127,18 @@ def _apply_serials(
         }
         for k, v in sorted(final.items())
     ]
-    for chunk in _chunks(rows):
-        stmt = ins(serials).values(list(chunk))
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[serials.c.org_id, serials.c.variant_id, serials.c.serial],
-                set_={
-                    "location_id": stmt.excluded.location_id,
-                    "lot": stmt.excluded.lot,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            )
-        )
+    stmt = ins(serials)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[serials.c.org_id, serials.c.variant_id, serials.c.serial],
+            set_={
+                "location_id": stmt.excluded.location_id,
+                "lot": stmt.excluded.lot,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        ),
+        rows,
+    )
 
 
 def record_lots(
@@ -176,8 +151,7 @@ def record_lots(
         {"org_id": org_id, "variant_id": v, "lot": lot, "expiry": exp, "created_at": now}
         for (v, lot), exp in sorted(entries.items())
     ]
-    for chunk in _chunks(rows):
-        conn.execute(ins(lots).values(list(chunk)).on_conflict_do_nothing())
+    conn.execute(ins(lots).on_conflict_do_nothing(), rows)
 
 
 def post_moves(
@@ -201,25 +175,21 @@ def post_moves(
     check_stock(rows, sku_names)
     _apply_serials(conn, org_id, ms, internal, recorded_at)
     move_rows = [
-        {
-            "org_id": org_id,
-            "document_id": document_id,
-            "line_no": m.line_no,
-            "variant_id": m.variant_id,
-            "from_location_id": m.from_location_id,
-            "to_location_id": m.to_location_id,
-            "qty": m.qty,
-            "lot": m.lot,
-            "serial": m.serial,
-            "unit_cost": m.unit_cost,
-            "value": None if m.unit_cost is None else q4(m.qty * m.unit_cost),
-            "reversal": reversal,
-            "effective_at": effective_at,
-            "recorded_at": recorded_at,
-            "user_id": user_id,
-        }
+        (
+            m.line_no,
+            m.variant_id,
+            m.from_location_id,
+            m.to_location_id,
+            m.qty,
+            m.lot,
+            m.serial,
+            m.unit_cost,
+            None if m.unit_cost is None else q4(m.qty * m.unit_cost),
+        )  # fmt: skip
         for m in ms
     ]
-    for chunk in _chunks(move_rows, 5000):
-        conn.execute(insert(moves), list(chunk))
+    bulk.insert_moves(
+        conn, org_id, document_id, move_rows, reversal=reversal, effective_at=effective_at,
+        recorded_at=recorded_at, user_id=user_id,
+    )  # fmt: skip
     return len(move_rows)
