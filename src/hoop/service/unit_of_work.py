@@ -28,7 +28,12 @@ def _retryable(exc: DBAPIError) -> bool:
 class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._read_engine = engine.execution_options(hoop_write=False)
+        # On PostgreSQL a read runs in autocommit: under READ COMMITTED every statement takes its
+        # own snapshot anyway, and this saves the BEGIN and COMMIT round trips.
+        opts: dict[str, object] = {"hoop_write": False}
+        if engine.dialect.name == "postgresql":
+            opts["isolation_level"] = "AUTOCOMMIT"
+        self._read_engine = engine.execution_options(**opts)
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run fn in one write transaction; commit on return, roll back on any exception."""
@@ -43,5 +48,8 @@ class UnitOfWork:
         raise AssertionError("unreachable")
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        with self._read_engine.connect() as conn, conn.begin():
-            return fn(conn)
+        with self._read_engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                return fn(conn)
+            with conn.begin():
+                return fn(conn)

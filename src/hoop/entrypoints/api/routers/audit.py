@@ -41,6 +41,7 @@ def list_audit(
 def verify(actor: CurrentActor, uow: UoW) -> JSONResponse:
     """Seal pending events into the chain, then recompute the whole chain."""
     actor.require("audit.read")
-    sealed = uow.write(lambda conn: audit.seal(conn, actor.org_id))
-    problems = uow.read(lambda conn: audit.verify_chain(conn, actor.org_id))
+    sealed, problems = uow.write(
+        lambda conn: (audit.seal(conn, actor.org_id), audit.verify_chain(conn, actor.org_id))
+    )
     return respond({"ok": not problems, "sealed": sealed, "problems": problems})
