@@ -117,9 +117,7 @@ def verify(
 
 
 @app.command()
-def demo(
-    reset: Annotated[bool, typer.Option(help="load even if demo data already exists")] = False,
-) -> None:
+def demo() -> None:
     """Apply migrations and load the demo org (idempotent: skips if already loaded)."""
     from hoop.bootstrap import upgrade
     from hoop.service.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo
