@@ -345,3 +345,26 @@ def test_documents_use_variant_id_or_sku_and_unknowns_are_404(org):
     org.receive(wh, [{"sku": p["variants"][0]["sku"], "qty": "abc"}], expect=422)
     org.receive(10**12, [{"sku": p["variants"][0]["sku"], "qty": 1}], expect=404)
     org.receive(org.virtual("customer"), [{"sku": p["variants"][0]["sku"], "qty": 1}], expect=422)
+
+
+def test_batch_posts_all_or_nothing(org):
+    wh = org.location()
+    a, b = unique("A"), unique("B")
+    org.product([a, b])
+    receipt = {
+        "type": "receipt",
+        "to_location_id": wh,
+        "lines": [{"sku": a, "qty": 5, "unit_cost": 1}, {"sku": b, "qty": 2, "unit_cost": 1}],
+    }
+    ship = {"type": "shipment", "from_location_id": wh, "lines": [{"sku": a, "qty": 3}]}
+    r = org.post("/stock-documents/batch", {"documents": [receipt, ship]}, expect=201).json()
+    assert [d["state"] for d in r["documents"]] == ["done", "done"]
+    assert org.availability(a)["on_hand"] == "2" and org.availability(b)["on_hand"] == "2"
+    # one bad document (an unknown location) refuses the whole batch and names it
+    bad = {**ship, "from_location_id": 10**12}
+    r = org.post("/stock-documents/batch", {"documents": [receipt, bad]}, expect=404).json()
+    assert r["error"]["details"]["document"] == 1
+    # a shortage anywhere in the batch refuses all of it
+    big = {**ship, "lines": [{"sku": b, "qty": 50}]}
+    org.post("/stock-documents/batch", {"documents": [receipt, big]}, expect=409)
+    assert org.availability(a)["on_hand"] == "2" and org.availability(b)["on_hand"] == "2"

@@ -46,6 +46,27 @@ def record(
     )
 
 
+AuditEntry = tuple[str, str, Any, Any, Any]  # (action, object type, object id, before, after)
+
+
+def record_many(conn: Connection, actor: Actor, entries: list[AuditEntry]) -> None:
+    """Several events by one actor at one moment, in one statement."""
+    if len(entries) == 1:
+        record(conn, actor, *entries[0])
+        return
+    at = datetime.now(UTC)
+    conn.execute(
+        insert(audit_events),
+        [
+            {"org_id": actor.org_id, "at": at, "actor_type": actor.kind,
+             "actor_id": actor.actor_id, "action": action, "object_type": otype,
+             "object_id": None if oid is None else str(oid), "outcome": "ok",
+             "error_code": None, "before": jsonable(before), "after": jsonable(after)}
+            for action, otype, oid, before, after in entries
+        ],
+    )  # fmt: skip
+
+
 def _row_dict(row: Any) -> dict[str, Any]:
     d = dict(row._mapping)
     d["at"] = d["at"].isoformat()

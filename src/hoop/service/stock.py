@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,7 +21,7 @@ from hoop.adapters.db.tables import (
 )
 from hoop.domain import documents as docs
 from hoop.domain.documents import DocState, DocType
-from hoop.domain.errors import Conflict, NotFound, ValidationFailed
+from hoop.domain.errors import Conflict, HoopError, NotFound, ValidationFailed
 from hoop.domain.ledger import (
     Line,
     Move,
@@ -62,9 +64,8 @@ def _parse_effective_at(value: Any) -> datetime | None:
     return dt.astimezone(UTC)
 
 
-def _parse_lines(
-    conn: Connection, actor: Actor, doc_type: str, raw_lines: Any
-) -> tuple[list[Line], dict[int, Any]]:
+def _line_refs(raw_lines: Any) -> tuple[set[str], set[int]]:
+    """The skus and variant ids a document's lines name (shape checked here)."""
     if not isinstance(raw_lines, list) or not raw_lines:
         raise ValidationFailed("a document needs at least one line", {"field": "lines"})
     if len(raw_lines) > MAX_LINES:
@@ -82,7 +83,13 @@ def _parse_lines(
             skus.add(ln["sku"])
         else:
             raise ValidationFailed("each line needs a sku or a variant_id", {"line": i})
-    found = resolve_variants(conn, actor.org_id, skus, ids)
+    return skus, ids
+
+
+def _parse_lines(
+    doc_type: str, raw_lines: list[dict[str, Any]], found: dict[Any, Any]
+) -> tuple[list[Line], dict[int, Any]]:
+    skus, ids = _line_refs(raw_lines)
     missing = sorted(str(k) for k in (skus | ids) if k not in found)
     if missing:
         raise NotFound(f"unknown sku or variant: {', '.join(missing[:20])}", {"missing": missing})
@@ -134,24 +141,29 @@ def _org_settings(conn: Connection, org_id: int) -> Any:
     ).one()
 
 
-def _check_locations(conn: Connection, org_id: int, wanted: dict[str, Any]) -> None:
-    """Every named location exists in this org and is internal. One query."""
+def _location_kinds(conn: Connection, org_id: int, ids: set[int]) -> dict[int, bool]:
+    """Location id -> internal?, for the ids that exist in this org. One query."""
+    if not ids:
+        return {}
+    return dict(
+        conn.execute(
+            select(locations.c.id, locations.c.internal).where(
+                locations.c.org_id == org_id, locations.c.id.in_(sorted(ids))
+            )
+        ).all()
+    )
+
+
+def _check_locations(kinds: dict[int, bool], wanted: dict[str, Any]) -> None:
+    """Every named location exists in this org and is internal."""
     for field, loc_id in wanted.items():
         if loc_id is None:
             raise ValidationFailed(f"{field} is required for this document type", {"field": field})
         if isinstance(loc_id, bool) or not isinstance(loc_id, int):
             raise ValidationFailed(f"{field} must be an integer id", {"field": field})
-    rows = dict(
-        conn.execute(
-            select(locations.c.id, locations.c.internal).where(
-                locations.c.org_id == org_id, locations.c.id.in_(set(wanted.values()))
-            )
-        ).all()
-    )
-    for field, loc_id in wanted.items():
-        if loc_id not in rows:
+        if loc_id not in kinds:
             raise NotFound(f"no such location ({field})", {"field": field, "id": loc_id})
-        if not rows[loc_id]:
+        if not kinds[loc_id]:
             raise ValidationFailed(
                 f"{field} must be an internal location, not a virtual one", {"field": field}
             )
@@ -173,33 +185,111 @@ def _check_reason(reason: Any, org_codes: list[str] | None) -> str:
 # ------------------------------------------------------------------ create
 
 
+LOCATION_FIELDS = ("from_location_id", "to_location_id", "location_id")
+
+
 def create_document(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     """Create a document; unless `submit` is false, submit it in the same transaction, which
     posts it at once or leaves it pending approval."""
+    return create_documents(conn, actor, [data])[0]
+
+
+def create_documents(
+    conn: Connection, actor: Actor, batch: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Create (and by default submit and post) many documents in one transaction with a
+    bounded number of statements for the whole batch: all of them or none."""
     actor.require("documents.write")
+    if not isinstance(batch, list) or not batch:
+        raise ValidationFailed("give at least one document", {"field": "documents"})
+    org_id = actor.org_id
+    settings = _org_settings(conn, org_id)
+    loc_ids: set[int] = set()
+    skus: set[str] = set()
+    ids: set[int] = set()
+    for i, data in enumerate(batch):
+        with _document_context(i, len(batch)):
+            if not isinstance(data, dict):
+                raise ValidationFailed("each document is an object")
+            loc_ids.update(
+                v for f in LOCATION_FIELDS
+                if isinstance(v := data.get(f), int) and not isinstance(v, bool)
+            )  # fmt: skip
+            s_, i_ = _line_refs(data.get("lines"))
+            skus |= s_
+            ids |= i_
+    kinds = _location_kinds(conn, org_id, loc_ids)
+    found = resolve_variants(conn, org_id, skus, ids)
+    now = _now()
+    prepared = []
+    for i, data in enumerate(batch):
+        with _document_context(i, len(batch)):
+            doc, lines, by_variant = _prepare(actor, data, settings, kinds, found, now)
+            if data.get("submit", True) is not False:
+                doc.update(_submission(conn, actor, doc, lines, settings.approval_rules, now))
+            prepared.append((doc, lines, by_variant))
+    for doc, _, _ in prepared:
+        doc["id"] = conn.execute(
+            insert(stock_documents).values(**doc).returning(stock_documents.c.id)
+        ).scalar_one()
+    ledger_db.bulk.insert_lines(
+        conn, org_id,
+        [(doc["id"], ln.line_no, ln.variant_id, ln.qty, ln.unit_cost, ln.lot, ln.expiry,
+          ln.serials) for doc, lines, _ in prepared for ln in lines],
+    )  # fmt: skip
+    to_post = [p for p in prepared if p[0]["state"] in (DocState.done, DocState.in_transit)]
+    _post(conn, actor, to_post, "out", now)
+    audit.record_many(conn, actor, [
+        ("document.create", "stock_document", doc["id"], None,
+         {"type": doc["type"], "state": doc["state"], "lines": len(lines),
+          **{f: doc[f] for f in LOCATION_FIELDS}, "reason": doc["reason"]})
+        for doc, lines, _ in prepared
+    ])  # fmt: skip
+    return [_shape(doc, lines, by_variant) for doc, lines, by_variant in prepared]
+
+
+@contextmanager
+def _document_context(index: int, count: int) -> Iterator[None]:
+    """In a batch, say which document an error is about."""
+    try:
+        yield
+    except HoopError as exc:
+        if count > 1:
+            exc.message = f"document {index}: {exc.message}"
+            exc.details = {"document": index, "details": exc.details}
+        raise
+
+
+def _prepare(
+    actor: Actor,
+    data: dict[str, Any],
+    settings: Any,
+    kinds: dict[int, bool],
+    found: dict[Any, Any],
+    now: datetime,
+) -> tuple[dict[str, Any], list[Line], dict[int, Any]]:
+    """Validate one document against preloaded lookups; no I/O."""
     doc_type = data.get("type")
     if doc_type not in DocType.__members__:
         raise ValidationFailed("type must be one of " + ", ".join(DocType), {"field": "type"})
-    org_id = actor.org_id
-    settings = _org_settings(conn, org_id)
     frm = to = loc = reason = None
     if doc_type == DocType.receipt:
         to = data.get("to_location_id") or data.get("location_id")
-        _check_locations(conn, org_id, {"to_location_id": to})
+        _check_locations(kinds, {"to_location_id": to})
     elif doc_type == DocType.transfer:
         frm, to = data.get("from_location_id"), data.get("to_location_id")
-        _check_locations(conn, org_id, {"from_location_id": frm, "to_location_id": to})
+        _check_locations(kinds, {"from_location_id": frm, "to_location_id": to})
         if frm == to:
             raise ValidationFailed(
                 "a transfer needs two different locations", {"field": "to_location_id"}
             )
     elif doc_type == DocType.adjustment:
         loc = data.get("location_id")
-        _check_locations(conn, org_id, {"location_id": loc})
+        _check_locations(kinds, {"location_id": loc})
         reason = _check_reason(data.get("reason"), settings.reason_codes)
     else:
         frm = data.get("from_location_id") or data.get("location_id")
-        _check_locations(conn, org_id, {"from_location_id": frm})
+        _check_locations(kinds, {"from_location_id": frm})
         if doc_type == DocType.scrap and data.get("reason"):
             reason = _check_reason(data.get("reason"), settings.reason_codes)
     two_step = bool(data.get("two_step") or False)
@@ -209,7 +299,7 @@ def create_document(conn: Connection, actor: Actor, data: dict[str, Any]) -> dic
     note = data.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
         raise ValidationFailed("note must be text of at most 2000 characters", {"field": "note"})
-    lines, by_variant = _parse_lines(conn, actor, doc_type, data.get("lines"))
+    lines, by_variant = _parse_lines(doc_type, data["lines"], found)
     archived = sorted(
         {
             by_variant[ln.variant_id].sku
@@ -223,32 +313,13 @@ def create_document(conn: Connection, actor: Actor, data: dict[str, Any]) -> dic
             {"skus": archived},
             code="product_archived",
         )
-    now = _now()
     doc: dict[str, Any] = {
-        "org_id": org_id, "type": doc_type, "state": DocState.draft.value,
+        "org_id": actor.org_id, "type": doc_type, "state": DocState.draft.value,
         "from_location_id": frm, "to_location_id": to, "location_id": loc,
         "two_step": two_step, "reason": reason, "note": note, "effective_at": effective_at,
         "total_value": None, "created_by": actor.user_id, "created_at": now,
     }  # fmt: skip
-    submit_now = data.get("submit", True) is not False
-    if submit_now:
-        doc.update(_submission(conn, actor, doc, lines, settings.approval_rules, now))
-    doc["id"] = conn.execute(
-        insert(stock_documents).values(**doc).returning(stock_documents.c.id)
-    ).scalar_one()
-    ledger_db.bulk.insert_lines(
-        conn, org_id, doc["id"],
-        [(ln.line_no, ln.variant_id, ln.qty, ln.unit_cost, ln.lot, ln.expiry, ln.serials)
-         for ln in lines],
-    )  # fmt: skip
-    if doc["state"] in (DocState.done, DocState.in_transit):
-        _post(conn, actor, doc, lines, by_variant, "out", now)
-    audit.record(
-        conn, actor, "document.create", "stock_document", doc["id"], None,
-        {"type": doc_type, "state": doc["state"], "lines": len(lines),
-         "from_location_id": frm, "to_location_id": to, "location_id": loc, "reason": reason},
-    )  # fmt: skip
-    return _shape(doc, lines, by_variant)
+    return doc, lines, by_variant
 
 
 def _submission(
@@ -320,38 +391,40 @@ def _route(conn: Connection, doc: dict[str, Any], leg: str) -> Route:
     return Route(doc["from_location_id"], doc["to_location_id"])
 
 
-def _apply(
-    conn: Connection,
-    actor: Actor,
-    doc: dict[str, Any],
-    ms: list[Move],
-    by_variant: dict[int, Any],
-    now: datetime,
-    reversal: bool = False,
-) -> None:
-    # A document's own locations were checked internal when it was created; virtual ones never
-    # are. So its internal set needs no query.
-    internal = {doc[k] for k in ("from_location_id", "to_location_id", "location_id")} - {None}
-    ledger_db.post_moves(
-        conn, doc["org_id"], ms, internal, document_id=doc["id"],
-        effective_at=doc["effective_at"] or now, recorded_at=now, user_id=actor.user_id,
-        sku_names={k: v.sku for k, v in by_variant.items()}, reversal=reversal,
-    )  # fmt: skip
+Prepared = tuple[dict[str, Any], list[Line], dict[int, Any]]
 
 
 def _post(
     conn: Connection,
     actor: Actor,
-    doc: dict[str, Any],
-    lines: list[Line],
-    by_variant: dict[int, Any],
+    items: list[Prepared],
     leg: str,
     now: datetime,
+    reversal: bool = False,
+    moves_of: Any = None,
 ) -> None:
-    _apply(conn, actor, doc, moves_for(lines, _route(conn, doc, leg)), by_variant, now)
-    if leg == "out":
-        entries = {(ln.variant_id, ln.lot): ln.expiry for ln in lines if ln.lot}
-        ledger_db.record_lots(conn, doc["org_id"], entries, now)
+    """Post the moves of one leg of several documents in one set of statements."""
+    if not items:
+        return
+    groups = []
+    internal: set[int] = set()
+    names: dict[int, str] = {}
+    for doc, lines, by_variant in items:
+        ms = moves_of(doc) if moves_of else moves_for(lines, _route(conn, doc, leg))
+        groups.append((doc["id"], doc["effective_at"] or now, ms))
+        # A document's own locations were checked internal when it was created; virtual ones
+        # never are. So the internal set needs no query.
+        internal |= {doc[k] for k in LOCATION_FIELDS} - {None}
+        names.update((k, v.sku) for k, v in by_variant.items())
+    ledger_db.post_moves(
+        conn, actor.org_id, groups, internal, recorded_at=now, user_id=actor.user_id,
+        sku_names=names, reversal=reversal,
+    )  # fmt: skip
+    if leg == "out" and not reversal:
+        entries = {
+            (ln.variant_id, ln.lot): ln.expiry for _, lines, _ in items for ln in lines if ln.lot
+        }
+        ledger_db.record_lots(conn, actor.org_id, entries, now)
 
 
 # ------------------------------------------------------------------ life cycle
@@ -412,6 +485,27 @@ def _line_values(conn: Connection, org_id: int, lines: list[Line]) -> list[Decim
     ]
 
 
+def _reversing_moves(conn: Connection, doc: dict[str, Any]) -> list[Move]:
+    rows = conn.execute(
+        select(moves)
+        .where(moves.c.document_id == doc["id"], moves.c.reversal.is_(False))
+        .order_by(moves.c.id)
+    ).all()
+    return reverse(
+        Move(
+            m.variant_id,
+            m.from_location_id,
+            m.to_location_id,
+            m.qty,
+            m.lot,
+            m.serial,
+            m.unit_cost,
+            m.line_no,
+        )  # fmt: skip
+        for m in rows
+    )
+
+
 def _set(conn: Connection, doc: dict[str, Any], **values: Any) -> None:
     conn.execute(update(stock_documents).where(stock_documents.c.id == doc["id"]).values(**values))
     doc.update(values)
@@ -436,7 +530,7 @@ def submit(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     rules = _org_settings(conn, actor.org_id).approval_rules
     _set(conn, doc, **_submission(conn, actor, doc, lines, rules, now))
     if doc["state"] != DocState.pending_approval:
-        _post(conn, actor, doc, lines, by_variant, "out", now)
+        _post(conn, actor, [(doc, lines, by_variant)], "out", now)
     _audit_transition(conn, actor, "document.submit", doc, before)
     return _shape(doc, lines, by_variant)
 
@@ -450,7 +544,7 @@ def approve(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     now = _now()
     lines, by_variant = _load_lines(conn, doc)
     _set(conn, doc, approved_by=actor.user_id, approved_at=now, **_posted_fields(doc, now))
-    _post(conn, actor, doc, lines, by_variant, "out", now)
+    _post(conn, actor, [(doc, lines, by_variant)], "out", now)
     _audit_transition(conn, actor, "document.approve", doc, before, approved_by=actor.user_id)
     return _shape(doc, lines, by_variant)
 
@@ -480,7 +574,7 @@ def receive(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     docs.check_command("receive", before)
     lines, by_variant = _load_lines(conn, doc)
     now = _now()
-    _post(conn, actor, doc, lines, by_variant, "in", now)
+    _post(conn, actor, [(doc, lines, by_variant)], "in", now)
     _set(conn, doc, state=DocState.done.value, received_at=now)
     _audit_transition(conn, actor, "document.receive", doc, before)
     return _shape(doc, lines, by_variant)
@@ -496,28 +590,10 @@ def cancel(conn: Connection, actor: Actor, doc_id: int) -> dict[str, Any]:
     lines, by_variant = _load_lines(conn, doc)
     posted = before in (DocState.done, DocState.in_transit)
     if before == DocState.in_transit:
-        _apply(conn, actor, doc, moves_for(lines, _route(conn, doc, "back")), by_variant, now,
-               reversal=True)  # fmt: skip
+        _post(conn, actor, [(doc, lines, by_variant)], "back", now, reversal=True)
     elif posted:
-        rows = conn.execute(
-            select(moves)
-            .where(moves.c.document_id == doc["id"], moves.c.reversal.is_(False))
-            .order_by(moves.c.id)
-        ).all()
-        ms = reverse(
-            Move(
-                m.variant_id,
-                m.from_location_id,
-                m.to_location_id,
-                m.qty,
-                m.lot,
-                m.serial,
-                m.unit_cost,
-                m.line_no,
-            )  # fmt: skip
-            for m in rows
-        )
-        _apply(conn, actor, doc, ms, by_variant, now, reversal=True)
+        _post(conn, actor, [(doc, lines, by_variant)], "", now, reversal=True,
+              moves_of=lambda d: _reversing_moves(conn, d))  # fmt: skip
     _set(conn, doc, state=DocState.cancelled.value, cancelled_by=actor.user_id,
          cancelled_at=now, reversed=posted)  # fmt: skip
     _audit_transition(conn, actor, "document.cancel", doc, before, reversed=posted)

@@ -91,6 +91,10 @@ def _apply_serials(
                 serials.c.org_id == org_id,
                 tuple_(serials.c.variant_id, serials.c.serial).in_(chunk),
             )
+            # lock the serial rows (in key order) so a concurrent document moving the same
+            # serial waits for us and then reads where we put it
+            .order_by(serials.c.variant_id, serials.c.serial)
+            .with_for_update(of=serials)
         ):
             where[(r.variant_id, r.serial)] = (r.location_id, r.internal)
     problems = []
@@ -127,6 +131,32 @@ def _apply_serials(
         }
         for k, v in sorted(final.items())
     ]
+    # A serial with no row yet cannot be locked: two documents may both bring it in at once.
+    # Insert those rows without overwriting: the loser waits for the winner's commit, inserts
+    # nothing, and is refused (its transaction rolls back).
+    new = [r for r in rows if (r["variant_id"], r["serial"]) not in where]
+    inserted: set[tuple[int, str]] = set()
+    for chunk in _chunks(new):
+        inserted.update(
+            (r[0], r[1])
+            for r in conn.execute(
+                ins(serials)
+                .values(list(chunk))
+                .on_conflict_do_nothing()
+                .returning(serials.c.variant_id, serials.c.serial)
+            )
+        )
+    raced = [r["serial"] for r in new if (r["variant_id"], r["serial"]) not in inserted]
+    if raced:
+        raise Conflict(
+            "serial numbers are not where this document says: a concurrent document posted "
+            "the same serials first",
+            [{"serial": s, "already_at": "posted concurrently"} for s in raced],
+            code="serial_conflict",
+        )
+    known = [r for r in rows if (r["variant_id"], r["serial"]) in where]
+    if not known:
+        return
     stmt = ins(serials)
     conn.execute(
         stmt.on_conflict_do_update(
@@ -137,7 +167,7 @@ def _apply_serials(
                 "updated_at": stmt.excluded.updated_at,
             },
         ),
-        rows,
+        known,
     )
 
 
@@ -154,42 +184,35 @@ def record_lots(
     conn.execute(ins(lots).on_conflict_do_nothing(), rows)
 
 
+MoveGroup = tuple[int | None, datetime, list[Move]]  # (document id, effective at, moves)
+
+
 def post_moves(
     conn: Connection,
     org_id: int,
-    ms: list[Move],
+    groups: list[MoveGroup],
     internal: set[int],
     *,
-    document_id: int | None,
-    effective_at: datetime,
     recorded_at: datetime,
     user_id: int | None,
     sku_names: dict[int, str],
     reversal: bool = False,
     reserved: dict[BalanceKey, Decimal] | None = None,
 ) -> int:
-    """Post moves atomically (the caller's transaction). Raises and writes nothing on a
-    shortage or serial conflict (the caller rolls back). Returns the number of moves."""
-    deltas = balance_deltas(ms, internal)
-    rows = apply_balance_deltas(conn, org_id, deltas, reserved)
+    """Post the moves of one or more documents atomically (the caller's transaction). Raises
+    and writes nothing on a shortage or serial conflict (the caller rolls back). Returns the
+    number of moves."""
+    every = [m for _, _, ms in groups for m in ms]
+    rows = apply_balance_deltas(conn, org_id, balance_deltas(every, internal), reserved)
     check_stock(rows, sku_names)
-    _apply_serials(conn, org_id, ms, internal, recorded_at)
+    _apply_serials(conn, org_id, every, internal, recorded_at)
     move_rows = [
-        (
-            m.line_no,
-            m.variant_id,
-            m.from_location_id,
-            m.to_location_id,
-            m.qty,
-            m.lot,
-            m.serial,
-            m.unit_cost,
-            None if m.unit_cost is None else q4(m.qty * m.unit_cost),
-        )  # fmt: skip
+        (doc_id, eff, m.line_no, m.variant_id, m.from_location_id, m.to_location_id, m.qty,
+         m.lot, m.serial, m.unit_cost, None if m.unit_cost is None else q4(m.qty * m.unit_cost))
+        for doc_id, eff, ms in groups
         for m in ms
-    ]
+    ]  # fmt: skip
     bulk.insert_moves(
-        conn, org_id, document_id, move_rows, reversal=reversal, effective_at=effective_at,
-        recorded_at=recorded_at, user_id=user_id,
-    )  # fmt: skip
+        conn, org_id, move_rows, reversal=reversal, recorded_at=recorded_at, user_id=user_id
+    )
     return len(move_rows)

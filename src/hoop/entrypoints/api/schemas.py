@@ -255,6 +255,10 @@ class DocumentIn(In):
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=10_000)]
 
 
+class DocumentBatchIn(In):
+    documents: Annotated[list[DocumentIn], Field(min_length=1, max_length=1000)]
+
+
 class RejectIn(In):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
@@ -286,6 +290,10 @@ class DocumentOut(Out):
     rejected_by: int | None
     rejection_reason: str | None
     lines: list[LineOut]
+
+
+class DocumentBatchOut(Out):
+    documents: list[DocumentOut]
 
 
 class LocationStock(Out):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from hoop.entrypoints.api import schemas as s
@@ -88,7 +88,8 @@ def create_api_key(
     )
 
 
-@router.delete("/api-keys/{key_id}", status_code=204)
-def revoke_api_key(key_id: PathId, actor: CurrentActor, uow: UoW) -> JSONResponse:
+@router.delete("/api-keys/{key_id}", status_code=204, response_class=Response)
+def revoke_api_key(key_id: PathId, actor: CurrentActor, uow: UoW) -> Response:
     uow.write(lambda conn: access.revoke_api_key(conn, actor, key_id))
-    return JSONResponse(None, status_code=204)
+    # 204 carries no body at all (JSONResponse(None) would send "null", breaking HTTP)
+    return Response(status_code=204)

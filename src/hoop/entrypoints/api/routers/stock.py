@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from hoop.domain.errors import ValidationFailed
 from hoop.entrypoints.api import schemas as s
 from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, UoW, dump, mutate, respond
 from hoop.service import queries, stock
@@ -29,6 +30,21 @@ def create_document(
         lambda conn: stock.create_document(conn, actor, dump(body)),
         201,
     )
+
+
+@router.post("/stock-documents/batch", status_code=201, response_model=s.DocumentBatchOut)
+def create_documents(
+    body: s.DocumentBatchIn, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    """Create many documents in one transaction: all of them or none (at most 1,000
+    documents and 50,000 lines)."""
+    docs = dump(body)["documents"]
+    if sum(len(d["lines"]) for d in docs) > 50_000:
+        raise ValidationFailed("a batch holds at most 50,000 lines", {"field": "documents"})
+    return mutate(
+        request, uow, actor.org_id, body,
+        lambda conn: {"documents": stock.create_documents(conn, actor, docs)}, 201,
+    )  # fmt: skip
 
 
 @router.get("/stock-documents", response_model=s.Page[s.DocumentOut])
@@ -109,8 +125,6 @@ def moves(
     actor.require("stock.read")
     for t in (from_, to):
         if t is not None and t.tzinfo is None:
-            from hoop.domain.errors import ValidationFailed
-
             raise ValidationFailed("from and to need a time zone", {"field": "from"})
     items = uow.read(
         lambda conn: queries.list_moves(
