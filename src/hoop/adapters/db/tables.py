@@ -264,6 +264,14 @@ audit_events = Table(
     Column("hash", String(64), nullable=True),
     Index("ix_audit_org_seq", "org_id", "seq"),
 )
+# The sealer looks for unsealed events every scheduler tick: keep that lookup off the big index.
+Index(
+    "ix_audit_unsealed",
+    audit_events.c.org_id,
+    audit_events.c.id,
+    postgresql_where=audit_events.c.seq.is_(None),
+    sqlite_where=audit_events.c.seq.is_(None),
+)
 
 audit_heads = Table(
     "audit_heads",

@@ -196,6 +196,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_org_seq", ["org_id", "seq"], unique=False)
+        batch_op.create_index(
+            "ix_audit_unsealed",
+            ["org_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("seq IS NULL"),
+            sqlite_where=sa.text("seq IS NULL"),
+        )
 
     op.create_table(
         "locations",
