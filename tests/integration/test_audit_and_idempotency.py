@@ -121,3 +121,22 @@ def test_errors_have_one_shape(client, org):
         assert 400 <= r.status_code < 500, r.text
         err = r.json()["error"]
         assert set(err) == {"code", "message", "details"} and err["code"] and err["message"]
+
+
+def test_secrets_are_never_stored_for_replay(org, engine):
+    from hoop.adapters.db.tables import idempotency_keys
+
+    key = {"Idempotency-Key": unique("k")}
+    first = org.post("/api-keys", {"name": "pos", "roles": ["clerk"]}, expect=201, headers=key)
+    again = org.post("/api-keys", {"name": "pos", "roles": ["clerk"]}, expect=201, headers=key)
+    assert first.json()["key"].startswith("hk_")
+    assert again.json()["key"] is None and again.json()["id"] == first.json()["id"]
+    with engine.connect() as conn:
+        stored = (
+            conn.execute(
+                select(idempotency_keys.c.response).where(idempotency_keys.c.org_id == org.org_id)
+            )
+            .scalars()
+            .all()
+        )
+    assert first.json()["key"] not in str(stored)

@@ -13,6 +13,7 @@ from hoop.domain.ledger import (
     moves_for,
     reverse,
     shortages,
+    stepwise_shortages,
     validate_line,
 )
 
@@ -95,3 +96,21 @@ def test_reversal_nets_every_balance_to_zero(specs):
 def test_deltas_conserve_quantity_in_internal_transfers(specs):
     ms = [Move(v, A, B, q) for v, q in specs]
     assert sum(balance_deltas(ms, INTERNAL).values(), D(0)) == 0
+
+
+def test_a_batch_cannot_ship_before_it_receives():
+    # start: 0 at A. Step 1 ships 5 (-5), step 2 receives 5 (+5): final 0, yet step 1 was short.
+    key = (7, A, "")
+    final = [(7, A, "", D(0), D(0))]
+    s = stepwise_shortages(final, [{key: D(-5)}, {key: D(5)}])
+    assert [(x.variant_id, x.missing) for x in s] == [(7, D(5))]
+    # receive first, then ship: fine
+    assert stepwise_shortages(final, [{key: D(5)}, {key: D(-5)}]) == []
+
+
+def test_stepwise_sees_keys_that_net_to_zero():
+    # A->B 3 then B->A 3 in one batch, A starts at 2: the first step is short at A by 1
+    a, b = (7, A, ""), (7, B, "")
+    final = [(7, A, "", D(2), D(0)), (7, B, "", D(0), D(0))]
+    s = stepwise_shortages(final, [{a: D(-3), b: D(3)}, {a: D(3), b: D(-3)}])
+    assert [(x.location_id, x.missing) for x in s] == [(A, D(1))]

@@ -158,3 +158,26 @@ def check_effective_at(effective_at: datetime, now: datetime) -> None:
         raise ValidationFailed("effective_at needs a time zone", {"field": "effective_at"})
     if effective_at > now:
         raise ValidationFailed("effective_at cannot be in the future", {"field": "effective_at"})
+
+
+def stepwise_shortages(
+    final: list[tuple[int, int, str, Decimal, Decimal]], steps: list[dict[BalanceKey, Decimal]]
+) -> list[Shortage]:
+    """Shortages at any point of a sequence of postings applied together.
+
+    `final` holds the balance rows after all `steps` (each a document's on-hand deltas, in
+    posting order). Working back to the starting balances and replaying the steps finds a
+    document that would go short before a later one in the same batch refills the stock."""
+    if len(steps) > 1:
+        rows = {(v, loc, lot): (on_hand, reserved) for v, loc, lot, on_hand, reserved in final}
+        on_hand = {k: rows[k][0] for k in rows}
+        for step in steps:
+            for k, d in step.items():
+                on_hand[k] -= d
+        for step in steps:
+            for k, d in step.items():
+                on_hand[k] += d
+            short = [(*k, on_hand[k], rows[k][1]) for k in step if on_hand[k] < 0]
+            if short:
+                return shortages(short)
+    return shortages(final)

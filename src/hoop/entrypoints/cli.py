@@ -105,7 +105,7 @@ def verify(
     from hoop.service.verify import verify_all
 
     uow = _uow()
-    result = uow.write(lambda conn: verify_all(conn, org))
+    result = verify_all(uow, org)
     for p in result["problems"]:
         console.print(f"[red]✗[/red] {p}")
     if result["problems"]:

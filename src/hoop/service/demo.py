@@ -66,8 +66,11 @@ def _one(attrs: dict[str, str], price: str) -> list[Variant]:
 def _grid(price: str, sizes: list[str], colours: list[str] | None = None) -> list[Variant]:
     if not colours:
         return [(s, {"size": s}, price) for s in sizes]
-    return [(c[:3].upper() + ("" if s == "one size" else f"-{s}"), {"size": s, "colour": c},
-             price) for c in colours for s in sizes]
+    return [
+        (c[:3].upper() + ("" if s == "one size" else f"-{s}"), {"size": s, "colour": c}, price)
+        for c in colours
+        for s in sizes
+    ]
 
 
 PRODUCTS: list[tuple[str, str, str, str, list[Variant]]] = [
@@ -87,8 +90,13 @@ PRODUCTS: list[tuple[str, str, str, str, list[Variant]]] = [
     # spices and pantry
     ("SPC-TMR", "Timur Pepper", "spices", "active", _sizes([("50 g", "5.50")])),
     ("SPC-JMB", "Jimbu Herb", "spices", "active", _sizes([("25 g", "4.50")])),
-    ("SPC-SLT", "Himalayan Pink Salt", "spices", "active",
-     _sizes([("500 g", "3.50"), ("1 kg", "6.00")])),
+    (
+        "SPC-SLT",
+        "Himalayan Pink Salt",
+        "spices",
+        "active",
+        _sizes([("500 g", "3.50"), ("1 kg", "6.00")]),
+    ),
     ("SPC-CRD", "Black Cardamom", "spices", "active", _sizes([("100 g", "9.50")])),
     ("SPC-TRM", "Turmeric Powder", "spices", "active", _sizes([("200 g", "4.00")])),
     ("SPC-CUM", "Cumin Seeds", "spices", "active", _sizes([("200 g", "3.80")])),
@@ -103,35 +111,83 @@ PRODUCTS: list[tuple[str, str, str, str, list[Variant]]] = [
     ("PAN-CHR", "Chhurpi Yak Cheese Chews", "pantry", "active", _sizes([("100 g", "7.00")])),
     ("PAN-SBJ", "Sea Buckthorn Juice", "pantry", "active", _sizes([("500 ml", "8.50")])),
     # handicrafts
-    ("CRF-BWL", "Hand-Hammered Singing Bowl", "handicrafts", "active",
-     [("S", {"size": "small"}, "35.00"), ("M", {"size": "medium"}, "65.00"),
-      ("L", {"size": "large"}, "120.00")]),
-    ("CRF-LNB", "Lokta Paper Notebook", "handicrafts", "active",
-     [("A5", {"size": "A5"}, "8.00"), ("A6", {"size": "A6"}, "6.00")]),
+    (
+        "CRF-BWL",
+        "Hand-Hammered Singing Bowl",
+        "handicrafts",
+        "active",
+        [
+            ("S", {"size": "small"}, "35.00"),
+            ("M", {"size": "medium"}, "65.00"),
+            ("L", {"size": "large"}, "120.00"),
+        ],
+    ),
+    (
+        "CRF-LNB",
+        "Lokta Paper Notebook",
+        "handicrafts",
+        "active",
+        [("A5", {"size": "A5"}, "8.00"), ("A6", {"size": "A6"}, "6.00")],
+    ),
     ("CRF-PFL", "Prayer Flags, Set of 25", "handicrafts", "active", _one({}, "9.00")),
     ("CRF-THK", "Thangka Print, Medicine Buddha", "handicrafts", "active", _one({}, "45.00")),
-    ("CRF-FBG", "Felt Ball Garland", "handicrafts", "active",
-     [("RNB", {"colour": "rainbow"}, "12.00"), ("PST", {"colour": "pastel"}, "12.00")]),
+    (
+        "CRF-FBG",
+        "Felt Ball Garland",
+        "handicrafts",
+        "active",
+        [("RNB", {"colour": "rainbow"}, "12.00"), ("PST", {"colour": "pastel"}, "12.00")],
+    ),
     ("CRF-MSK", "Carved Wooden Mask", "handicrafts", "active", _one({}, "38.00")),
     ("CRF-BUD", "Brass Buddha Statue 15 cm", "handicrafts", "active", _one({}, "85.00")),
-    ("CRF-DHK", "Dhaka Weave Cushion Cover", "handicrafts", "active",
-     [("RED", {"colour": "red"}, "18.00"), ("BLU", {"colour": "blue"}, "18.00")]),
+    (
+        "CRF-DHK",
+        "Dhaka Weave Cushion Cover",
+        "handicrafts",
+        "active",
+        [("RED", {"colour": "red"}, "18.00"), ("BLU", {"colour": "blue"}, "18.00")],
+    ),
     ("CRF-INC", "Handmade Incense, Box of 50", "handicrafts", "active", _one({}, "4.50")),
     ("CRF-KHK", "Khukuri Letter Opener", "handicrafts", "active", _one({}, "14.00")),
     ("CRF-MLA", "Yak Bone Mala", "handicrafts", "active", _one({}, "16.00")),
     ("CRF-LMP", "Lokta Paper Lamp Shade", "handicrafts", "active", _one({}, "24.00")),
     # apparel
-    ("APP-BNE", "Yak Wool Beanie", "apparel", "active",
-     _grid("18.00", ["one size"], ["charcoal", "maroon", "mustard"])),
-    ("APP-PSH", "Pashmina Shawl", "apparel", "active",
-     _grid("95.00", ["one size"], ["ivory", "rose", "teal", "black"])),
-    ("APP-HHD", "Hemp Hoodie", "apparel", "active",
-     _grid("55.00", ["S", "M", "L", "XL"], ["natural", "olive"])),
-    ("APP-HTS", "Hemp T-Shirt", "apparel", "active",
-     _grid("24.00", ["S", "M", "L"], ["natural", "indigo"])),
+    (
+        "APP-BNE",
+        "Yak Wool Beanie",
+        "apparel",
+        "active",
+        _grid("18.00", ["one size"], ["charcoal", "maroon", "mustard"]),
+    ),
+    (
+        "APP-PSH",
+        "Pashmina Shawl",
+        "apparel",
+        "active",
+        _grid("95.00", ["one size"], ["ivory", "rose", "teal", "black"]),
+    ),
+    (
+        "APP-HHD",
+        "Hemp Hoodie",
+        "apparel",
+        "active",
+        _grid("55.00", ["S", "M", "L", "XL"], ["natural", "olive"]),
+    ),
+    (
+        "APP-HTS",
+        "Hemp T-Shirt",
+        "apparel",
+        "active",
+        _grid("24.00", ["S", "M", "L"], ["natural", "indigo"]),
+    ),
     ("APP-TOP", "Dhaka Topi", "apparel", "active", _grid("12.00", ["S", "M", "L"])),
-    ("APP-SLP", "Felted Wool Slippers", "apparel", "active",
-     _grid("29.00", ["38", "40", "42", "44"])),
+    (
+        "APP-SLP",
+        "Felted Wool Slippers",
+        "apparel",
+        "active",
+        _grid("29.00", ["38", "40", "42", "44"]),
+    ),
     ("APP-SCK", "Merino Trekking Socks", "apparel", "active", _grid("14.00", ["S", "M", "L"])),
     ("APP-GLV", "Yak Wool Gloves", "apparel", "active", _grid("22.00", ["M", "L"])),
     ("APP-KUR", "Cotton Kurta", "apparel", "active", _grid("32.00", ["S", "M", "L"])),
@@ -139,11 +195,20 @@ PRODUCTS: list[tuple[str, str, str, str, list[Variant]]] = [
 ]
 ARCHIVE_AT_END = "CRF-LMP"  # discontinued after the period: stock history, then archived
 
-HOME_ZONE = {"tea": "KTM-A", "spices": "KTM-A", "pantry": "KTM-B", "handicrafts": "KTM-B",
-             "apparel": "KTM-B"}
-SUPPLIERS = {"tea": "Ilam Tea Estates", "spices": "Karnali Spice Co-op",
-             "pantry": "Mustang Farm Foods", "handicrafts": "Patan Artisans Guild",
-             "apparel": "Kathmandu Hemp & Wool"}
+HOME_ZONE = {
+    "tea": "KTM-A",
+    "spices": "KTM-A",
+    "pantry": "KTM-B",
+    "handicrafts": "KTM-B",
+    "apparel": "KTM-B",
+}
+SUPPLIERS = {
+    "tea": "Ilam Tea Estates",
+    "spices": "Karnali Spice Co-op",
+    "pantry": "Mustang Farm Foods",
+    "handicrafts": "Patan Artisans Guild",
+    "apparel": "Kathmandu Hemp & Wool",
+}
 
 
 def _sku(stem: str, suffix: str) -> str:
@@ -206,8 +271,9 @@ def load_demo(uow: UnitOfWork, console: Any = None) -> bool:
             return uow.write(lambda conn: _load(conn, lambda: None))
         from rich.progress import BarColumn, Progress, TextColumn
 
-        with Progress(TextColumn("loading demo data"), BarColumn(), console=console,
-                      transient=True) as bar:
+        with Progress(
+            TextColumn("loading demo data"), BarColumn(), console=console, transient=True
+        ) as bar:
             task = bar.add_task("demo", total=DAYS + 2)
 
             def work(conn: Connection) -> bool:
@@ -222,27 +288,41 @@ def load_demo(uow: UnitOfWork, console: Any = None) -> bool:
 
 
 def _demo_exists(uow: UnitOfWork) -> bool:
-    return uow.read(lambda c: c.execute(
-        select(users.c.id).where(users.c.email == DEMO_EMAIL)).first() is not None)
+    return uow.read(
+        lambda c: (
+            c.execute(select(users.c.id).where(users.c.email == DEMO_EMAIL)).first() is not None
+        )
+    )
 
 
 def _load(conn: Connection, tick: Callable[[], None]) -> bool:
     if conn.execute(select(users.c.id).where(users.c.email == DEMO_EMAIL)).first():
         return False
     rng = random.Random(SEED)
-    signed = access.signup(conn, ORG_NAME, DEMO_EMAIL, DEMO_PASSWORD, plan="pro",
-                           currency="USD", costing_method="fifo")
-    owner = Actor(org_id=signed["org_id"], plan="pro", roles=("owner",),
-                  user_id=signed["user_id"], email=DEMO_EMAIL)
+    signed = access.signup(
+        conn, ORG_NAME, DEMO_EMAIL, DEMO_PASSWORD, plan="pro", currency="USD", costing_method="fifo"
+    )
+    owner = Actor(
+        org_id=signed["org_id"],
+        plan="pro",
+        roles=("owner",),
+        user_id=signed["user_id"],
+        email=DEMO_EMAIL,
+    )
     mgr = access.create_user(conn, owner, MANAGER_EMAIL, DEMO_PASSWORD, ["manager"])
     access.create_user(conn, owner, APPROVER_EMAIL, DEMO_PASSWORD, ["approver"])
-    manager = Actor(org_id=owner.org_id, plan="pro", roles=("manager",), user_id=mgr["id"],
-                    email=MANAGER_EMAIL)
+    manager = Actor(
+        org_id=owner.org_id, plan="pro", roles=("manager",), user_id=mgr["id"], email=MANAGER_EMAIL
+    )
 
     loc: dict[str, int] = {}
     for code, name, kind, parent, sellable in LOCATIONS:
-        data: dict[str, Any] = {"name": name, "code": code, "type": kind,
-                                "parent_id": loc[parent] if parent else None}
+        data: dict[str, Any] = {
+            "name": name,
+            "code": code,
+            "type": kind,
+            "parent_id": loc[parent] if parent else None,
+        }
         if sellable is not None:
             data["sellable"] = sellable
         loc[code] = catalog.create_location(conn, owner, data)["id"]
@@ -250,8 +330,10 @@ def _load(conn: Connection, tick: Callable[[], None]) -> bool:
 
     items = _create_products(conn, owner, rng)
     tick()
-    home = {sku: loc[rng.choice([c for c in loc if c.startswith(HOME_ZONE[cat] + "-")])]
-            for sku, (cat, _, _) in items.items()}
+    home = {
+        sku: loc[rng.choice([c for c in loc if c.startswith(HOME_ZONE[cat] + "-")])]
+        for sku, (cat, _, _) in items.items()
+    }
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=DAYS)
     sim = _Sim(conn, rng, start)
@@ -259,39 +341,56 @@ def _load(conn: Connection, tick: Callable[[], None]) -> bool:
 
     archived = catalog.find_variants(conn, owner, sku=ARCHIVE_AT_END)[0]["product_id"]
     catalog.update_product(conn, owner, archived, {"status": "archived"})
-    access.update_org(conn, owner, {"approval_rules": [
-        {"document_type": "adjustment", "min_qty": Decimal("50")}]})
+    access.update_org(
+        conn, owner, {"approval_rules": [{"document_type": "adjustment", "min_qty": Decimal("50")}]}
+    )
     # A count found a mislabelled carton: big enough to wait for the owner or the approver.
     tea = "TEA-CHA-250G"
-    stock.create_document(conn, manager, {
-        "type": "adjustment", "location_id": home[tea], "reason": "count",
-        "note": "cycle count: a mislabelled carton of chai found behind the pallets",
-        "lines": [{"sku": tea, "qty": Decimal("60")}]})
+    stock.create_document(
+        conn,
+        manager,
+        {
+            "type": "adjustment",
+            "location_id": home[tea],
+            "reason": "count",
+            "note": "cycle count: a mislabelled carton of chai found behind the pallets",
+            "lines": [{"sku": tea, "qty": Decimal("60")}],
+        },
+    )
     tick()
     return True
 
 
-def _create_products(conn: Connection, owner: Actor,
-                     rng: random.Random) -> dict[str, tuple[str, Decimal, Decimal]]:
+def _create_products(
+    conn: Connection, owner: Actor, rng: random.Random
+) -> dict[str, tuple[str, Decimal, Decimal]]:
     """Create the catalog; return sku -> (category, price, unit cost) for stocked variants."""
     items: dict[str, tuple[str, Decimal, Decimal]] = {}
     gtin_no = 0
     for stem, name, category, status, variants in PRODUCTS:
         vs = []
         for suffix, attrs, price in variants:
-            v: dict[str, Any] = {"sku": _sku(stem, suffix),
-                                 "attributes": {"category": category, **attrs},
-                                 "price": Decimal(price)}
+            v: dict[str, Any] = {
+                "sku": _sku(stem, suffix),
+                "attributes": {"category": category, **attrs},
+                "price": Decimal(price),
+            }
             if category != "apparel" and rng.random() < 0.7:  # most packaged goods carry EANs
                 gtin_no += 1
                 v["gtin"] = _gtin(gtin_no)
             vs.append(v)
             if status == "active":
                 ratio = Decimal(rng.randint(35, 55)) / 100
-                items[v["sku"]] = (category, Decimal(price),
-                                   (Decimal(price) * ratio).quantize(Decimal("0.01")))
-        catalog.create_product(conn, owner, {"name": name, "status": status, "variants": vs,
-                                             "description": f"{name} ({category})"})
+                items[v["sku"]] = (
+                    category,
+                    Decimal(price),
+                    (Decimal(price) * ratio).quantize(Decimal("0.01")),
+                )
+        catalog.create_product(
+            conn,
+            owner,
+            {"name": name, "status": status, "variants": vs, "description": f"{name} ({category})"},
+        )
     return items
 
 
@@ -299,9 +398,16 @@ def _lines(skus: list[str], qty: Callable[[str], int]) -> list[dict[str, Any]]:
     return [{"sku": s, "qty": Decimal(q)} for s in skus if (q := qty(s)) > 0]
 
 
-def _history(sim: _Sim, owner: Actor, manager: Actor,
-             items: dict[str, tuple[str, Decimal, Decimal]], home: dict[str, int],
-             loc: dict[str, int], start: datetime, tick: Callable[[], None]) -> None:
+def _history(
+    sim: _Sim,
+    owner: Actor,
+    manager: Actor,
+    items: dict[str, tuple[str, Decimal, Decimal]],
+    home: dict[str, int],
+    loc: dict[str, int],
+    start: datetime,
+    tick: Callable[[], None],
+) -> None:
     rng = sim.rng
     by_supplier: dict[str, list[str]] = defaultdict(list)
     for sku, (cat, _, _) in items.items():
@@ -313,14 +419,29 @@ def _history(sim: _Sim, owner: Actor, manager: Actor,
             return rng.randint(8, 30)
         return rng.randint(60, 180)
 
-    def receive(day: datetime, supplier: str, skus_by_bin: dict[int, list[str]],
-                qty: Callable[[str], int], drift: Decimal = Decimal(1)) -> None:
+    def receive(
+        day: datetime,
+        supplier: str,
+        skus_by_bin: dict[int, list[str]],
+        qty: Callable[[str], int],
+        drift: Decimal = Decimal(1),
+    ) -> None:
         for bin_id, skus in skus_by_bin.items():
-            lines = [{**ln, "unit_cost": (items[ln["sku"]][2] * drift).quantize(Decimal("0.01"))}
-                     for ln in _lines(skus, qty)]
+            lines = [
+                {**ln, "unit_cost": (items[ln["sku"]][2] * drift).quantize(Decimal("0.01"))}
+                for ln in _lines(skus, qty)
+            ]
             if lines:
-                sim.post(owner, day, {"type": "receipt", "to_location_id": bin_id, "lines": lines,
-                                      "note": f"delivery from {supplier}"})
+                sim.post(
+                    owner,
+                    day,
+                    {
+                        "type": "receipt",
+                        "to_location_id": bin_id,
+                        "lines": lines,
+                        "note": f"delivery from {supplier}",
+                    },
+                )
 
     def group(skus: list[str]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = defaultdict(list)
@@ -342,30 +463,55 @@ def _history(sim: _Sim, owner: Actor, manager: Actor,
         if day_no % 7 == 0:  # weekly replenishment of what ran low at Kathmandu
             for supplier, skus in sorted(by_supplier.items()):
                 low = [s for s in skus if sim.bal[(s, home[s])] < 25]
-                receive(day, supplier, group(low),
-                        lambda s: opening_qty(s) - int(sim.bal[(s, home[s])]) // 2, drift)
+                receive(
+                    day,
+                    supplier,
+                    group(low),
+                    lambda s: opening_qty(s) - int(sim.bal[(s, home[s])]) // 2,
+                    drift,
+                )
         if day_no % 7 == 3:  # Kathmandu → Pokhara
             cand = [s for s in pkr_home if sim.bal[(s, home[s])] >= 10]
             for bin_id in pkr_bins:
                 pick = sorted(rng.sample(cand, min(len(cand), 4)))
                 pick = [s for s in pick if pkr_home[s] == bin_id]
                 for src in sorted({home[s] for s in pick}):
-                    lines = _lines([s for s in pick if home[s] == src],
-                                   lambda s: min(int(sim.bal[(s, home[s])]) // 3, 20))
+                    lines = _lines(
+                        [s for s in pick if home[s] == src],
+                        lambda s: min(int(sim.bal[(s, home[s])]) // 3, 20),
+                    )
                     if lines:
-                        sim.post(manager, day, {"type": "transfer", "from_location_id": src,
-                                                "to_location_id": bin_id, "lines": lines,
-                                                "note": "weekly top-up for Pokhara"})
+                        sim.post(
+                            manager,
+                            day,
+                            {
+                                "type": "transfer",
+                                "from_location_id": src,
+                                "to_location_id": bin_id,
+                                "lines": lines,
+                                "note": "weekly top-up for Pokhara",
+                            },
+                        )
         if day_no % 3 == 1:  # Kathmandu → Thamel store (straight to the shop floor)
             want = [s for s in items if sim.bal[(s, store)] < 4 and sim.bal[(s, home[s])] >= 6]
             pick = sorted(rng.sample(want, min(len(want), 8)))
             for src in sorted({home[s] for s in pick}):
-                lines = _lines([s for s in pick if home[s] == src],
-                               lambda s: min(int(sim.bal[(s, home[s])]) // 2, 12))
+                lines = _lines(
+                    [s for s in pick if home[s] == src],
+                    lambda s: min(int(sim.bal[(s, home[s])]) // 2, 12),
+                )
                 if lines:
-                    sim.post(manager, day, {"type": "transfer", "from_location_id": src,
-                                            "to_location_id": store, "lines": lines,
-                                            "note": "store restock"})
+                    sim.post(
+                        manager,
+                        day,
+                        {
+                            "type": "transfer",
+                            "from_location_id": src,
+                            "to_location_id": store,
+                            "lines": lines,
+                            "note": "store restock",
+                        },
+                    )
         _sales(sim, manager, day, store, list(set(home.values())), pkr_bins, day_no)
         if day_no % 9 == 4:
             _adjust(sim, owner, day, home, day_no)
@@ -374,27 +520,58 @@ def _history(sim: _Sim, owner: Actor, manager: Actor,
             damaged = [s for s in sim.stocked(bin_id, Decimal(10))][:3]
             lines = _lines(damaged, lambda s: 3)
             if lines:
-                sim.post(manager, day, {"type": "transfer", "from_location_id": bin_id,
-                                        "to_location_id": ktm_q, "lines": lines,
-                                        "note": "water damage, held for inspection"})
+                sim.post(
+                    manager,
+                    day,
+                    {
+                        "type": "transfer",
+                        "from_location_id": bin_id,
+                        "to_location_id": ktm_q,
+                        "lines": lines,
+                        "note": "water damage, held for inspection",
+                    },
+                )
         if day_no in (33, 64):
             lines = _lines(sim.stocked(ktm_q), lambda s: int(sim.bal[(s, ktm_q)]))
             if lines:
-                sim.post(owner, day, {"type": "scrap", "from_location_id": ktm_q,
-                                      "reason": "damaged", "lines": lines,
-                                      "note": "inspected: not saleable"})
+                sim.post(
+                    owner,
+                    day,
+                    {
+                        "type": "scrap",
+                        "from_location_id": ktm_q,
+                        "reason": "damaged",
+                        "lines": lines,
+                        "note": "inspected: not saleable",
+                    },
+                )
         if day_no == 75:  # failed quality check at Pokhara, waiting for the supplier
             src = pkr_bins[0]
             lines = _lines(sim.stocked(src, Decimal(5))[:2], lambda s: 2)
             if lines:
-                sim.post(manager, day, {"type": "transfer", "from_location_id": src,
-                                        "to_location_id": loc["PKR-R-01"], "lines": lines,
-                                        "note": "seal broken, back to supplier"})
+                sim.post(
+                    manager,
+                    day,
+                    {
+                        "type": "transfer",
+                        "from_location_id": src,
+                        "to_location_id": loc["PKR-R-01"],
+                        "lines": lines,
+                        "note": "seal broken, back to supplier",
+                    },
+                )
         tick()
 
 
-def _sales(sim: _Sim, actor: Actor, day: datetime, store: int, ktm_bins: list[int],
-           pkr_bins: list[int], day_no: int) -> None:
+def _sales(
+    sim: _Sim,
+    actor: Actor,
+    day: datetime,
+    store: int,
+    ktm_bins: list[int],
+    pkr_bins: list[int],
+    day_no: int,
+) -> None:
     rng = sim.rng
     weekend = day.weekday() >= 5
     plans = [(store, 1 + weekend, 3)]  # walk-in sales, busier at the weekend
@@ -408,12 +585,17 @@ def _sales(sim: _Sim, actor: Actor, day: datetime, store: int, ktm_bins: list[in
             if not stocked:
                 break
             pick = sorted(rng.sample(stocked, min(len(stocked), rng.randint(1, 3))))
-            lines = _lines(pick, lambda s, src=src, top=max_qty: min(
-                int(sim.bal[(s, src)]), rng.randint(1, top)))
+            lines = _lines(
+                pick,
+                lambda s, src=src, top=max_qty: min(int(sim.bal[(s, src)]), rng.randint(1, top)),
+            )
             if lines:
                 who = "walk-in sale" if src == store else "online order"
-                sim.post(actor, day, {"type": "shipment", "from_location_id": src,
-                                      "lines": lines, "note": who})
+                sim.post(
+                    actor,
+                    day,
+                    {"type": "shipment", "from_location_id": src, "lines": lines, "note": who},
+                )
 
 
 def _adjust(sim: _Sim, owner: Actor, day: datetime, home: dict[str, int], day_no: int) -> None:
@@ -434,5 +616,14 @@ def _adjust(sim: _Sim, owner: Actor, day: datetime, home: dict[str, int], day_no
     else:
         lines = [{"sku": s, "qty": Decimal(rng.choice([-3, -2, -1, 1, 2]))} for s in skus]
         note = "cycle count variance"
-    sim.post(owner, day, {"type": "adjustment", "location_id": bin_id, "reason": reason,
-                          "lines": lines, "note": note})
+    sim.post(
+        owner,
+        day,
+        {
+            "type": "adjustment",
+            "location_id": bin_id,
+            "reason": reason,
+            "lines": lines,
+            "note": note,
+        },
+    )

@@ -45,8 +45,10 @@ def run(
     key: str | None,
     request_hash: str,
     fn: Callable[[Connection], Result],
+    secrets: tuple[str, ...] = (),
 ) -> tuple[Result, bool]:
-    """Run fn once per key. Returns (result, replayed)."""
+    """Run fn once per key. Returns (result, replayed). Fields named in `secrets` (a token, an
+    API key) are returned the first time but never stored: a replay returns them as null."""
     if key is None:
         return uow.write(fn), False
     if not 1 <= len(key) <= 200:
@@ -59,13 +61,14 @@ def run(
         if prior is not None:
             return prior, True
         status, body = fn(conn)
+        stored = {**body, **dict.fromkeys(secrets)} if secrets and isinstance(body, dict) else body
         conn.execute(
             insert(idempotency_keys).values(
                 org_id=org_id,
                 key=key,
                 request_hash=request_hash,
                 status_code=status,
-                response=body,
+                response=stored,
                 created_at=datetime.now(UTC),
             )
         )

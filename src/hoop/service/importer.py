@@ -36,14 +36,19 @@ IN_CHUNK = 1000
 
 # kind -> (required columns, optional columns)
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "products": (("product_name", "sku"),
-                 ("gtin", "status", "tracking", "price", "attributes", "description",
-                  "tracks_expiry")),
+    "products": (
+        ("product_name", "sku"),
+        ("gtin", "status", "tracking", "price", "attributes", "description", "tracks_expiry"),
+    ),
     "locations": (("name", "code", "type"), ("parent_code", "sellable")),
     "stock": (("sku", "location_code", "qty"), ("unit_cost", "lot", "expiry", "serial")),
 }
-KIND_ALIASES = {"product": "products", "location": "locations", "opening_stock": "stock",
-                "opening-stock": "stock"}
+KIND_ALIASES = {
+    "product": "products",
+    "location": "locations",
+    "opening_stock": "stock",
+    "opening-stock": "stock",
+}
 TRUE = {"true", "yes", "y", "1", "t"}
 FALSE = {"false", "no", "n", "0", "f"}
 
@@ -76,16 +81,26 @@ class _Errors:
 # ------------------------------------------------------------------ entry point
 
 
-def run_import(uow: UnitOfWork, kind: str, path: str | Path, *, org_id: int | None = None,
-               email: str | None = None, console: Any = None) -> str:
+def run_import(
+    uow: UnitOfWork,
+    kind: str,
+    path: str | Path,
+    *,
+    org_id: int | None = None,
+    email: str | None = None,
+    console: Any = None,
+) -> str:
     """Import a file of `kind` (products | locations | stock); return a one-line summary."""
     key = kind.strip().lower()
     key = KIND_ALIASES.get(key, key)
     if key not in COLUMNS:
         raise ImportFailed(f"unknown import kind {kind!r}: use products, locations or stock")
     rows = read_rows(Path(path), key)
-    handler = {"products": _import_products, "locations": _import_locations,
-               "stock": _import_stock}[key]
+    handler = {
+        "products": _import_products,
+        "locations": _import_locations,
+        "stock": _import_stock,
+    }[key]
 
     def work(conn: Connection) -> str:
         actor = resolve_actor(conn, org_id, email)
@@ -127,13 +142,15 @@ def resolve_actor(conn: Connection, org_id: int | None, email: str | None) -> Ac
     if plan is None:
         raise ImportFailed(f"no organization with id {org_id}")
     if user is None:
-        candidates = conn.execute(select(users).where(users.c.org_id == org_id, users.c.active)
-                                  .order_by(users.c.id)).all()
+        candidates = conn.execute(
+            select(users).where(users.c.org_id == org_id, users.c.active).order_by(users.c.id)
+        ).all()
         user = next((u for u in candidates if "owner" in (u.roles or [])), None)
         if user is None:
             raise ImportFailed(f"org {org_id} has no active owner: choose a user with --email")
-    return Actor(org_id=org_id, plan=plan, roles=tuple(user.roles or ()), user_id=user.id,
-                 email=user.email)
+    return Actor(
+        org_id=org_id, plan=plan, roles=tuple(user.roles or ()), user_id=user.id, email=user.email
+    )
 
 
 def _require(actor: Actor, action: str, feature: str | None = None) -> None:
@@ -159,8 +176,9 @@ def read_rows(path: Path, kind: str) -> list[Row]:
     elif ext == ".xlsx":
         records = _xlsx_records(path)
     else:
-        raise ImportFailed(f"unsupported file type {ext or '(no extension)'!r}: "
-                           "use a .csv (UTF-8) or .xlsx file")
+        raise ImportFailed(
+            f"unsupported file type {ext or '(no extension)'!r}: use a .csv (UTF-8) or .xlsx file"
+        )
     return _table(records, kind, path.name)
 
 
@@ -239,14 +257,21 @@ def _table(records: list[Sequence[Any]], kind: str, name: str) -> list[Row]:
         problems.append("column(s) named twice: " + ", ".join(dupes))
     unknown = [h for h in header if h and h not in required + optional]
     if unknown:
-        problems.append("unknown column(s): " + ", ".join(unknown) + "; a " + kind
-                        + " file takes " + ", ".join(required + optional))
+        problems.append(
+            "unknown column(s): "
+            + ", ".join(unknown)
+            + "; a "
+            + kind
+            + " file takes "
+            + ", ".join(required + optional)
+        )
     missing = [c for c in required if c not in header]
     if missing:
         problems.append("missing required column(s): " + ", ".join(missing))
     if problems:
-        raise ImportFailed(f"the header row of {name} is not right",
-                           [{"row": 1, "message": p} for p in problems])
+        raise ImportFailed(
+            f"the header row of {name} is not right", [{"row": 1, "message": p} for p in problems]
+        )
     rows: list[Row] = []
     errs = _Errors()
     width = len(header)
@@ -301,8 +326,14 @@ def _progress(console: Any, total: int, label: str) -> Iterator[_Ticker]:
         TimeElapsedColumn,
     )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         ticker = _Ticker(lambda n: bar.advance(task, n))
         yield ticker
@@ -311,7 +342,7 @@ def _progress(console: Any, total: int, label: str) -> Iterator[_Ticker]:
 
 def _chunks(items: Sequence[Any], n: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
 def _decimal(value: str, name: str, errs: _Errors, row: int) -> Decimal | None:
@@ -358,20 +389,25 @@ def _parse_attributes(text: str) -> dict[str, str]:
     return out
 
 
-def _existing(conn: Connection, column: Any, org_column: Any, org_id: int,
-              values: Iterable[str]) -> set[str]:
+def _existing(
+    conn: Connection, column: Any, org_column: Any, org_id: int, values: Iterable[str]
+) -> set[str]:
     found: set[str] = set()
     items = sorted(set(values))
     for chunk in _chunks(items):
-        found.update(conn.execute(select(column).where(org_column == org_id,
-                                                       column.in_(list(chunk)))).scalars())
+        found.update(
+            conn.execute(
+                select(column).where(org_column == org_id, column.in_(list(chunk)))
+            ).scalars()
+        )
     return found
 
 
 def _write_error(exc: Exception, row: int, what: str) -> ImportFailed:
     msg = exc.message if isinstance(exc, HoopError) else _db_message(exc)  # type: ignore[arg-type]
-    return ImportFailed(f"the database refused {what} from row {row}: {msg}",
-                        [{"row": row, "message": msg}])
+    return ImportFailed(
+        f"the database refused {what} from row {row}: {msg}", [{"row": row, "message": msg}]
+    )
 
 
 # ------------------------------------------------------------------ products
@@ -402,8 +438,9 @@ def _product_fields(row: dict[str, str], actor: Actor, errs: _Errors, n: int) ->
         if tracking not in Tracking.__members__:
             errs.add(n, f"tracking must be none, lot or serial (got {tracking!r})")
         elif tracking != "none" and not plan_allows(actor.plan, "traceability"):
-            errs.add(n, f"{tracking} tracking needs the enterprise plan (this org is on "
-                        f"{actor.plan})")
+            errs.add(
+                n, f"{tracking} tracking needs the enterprise plan (this org is on {actor.plan})"
+            )
         else:
             out["tracking"] = tracking
     if row.get("description"):
@@ -419,8 +456,9 @@ def _product_fields(row: dict[str, str], actor: Actor, errs: _Errors, n: int) ->
     return out
 
 
-def _validate_products(conn: Connection, actor: Actor, rows: list[Row],
-                       tick: _Ticker) -> list[_Product]:
+def _validate_products(
+    conn: Connection, actor: Actor, rows: list[Row], tick: _Ticker
+) -> list[_Product]:
     errs = _Errors()
     groups: dict[str, _Product] = {}
     sku_rows: dict[str, int] = {}
@@ -469,15 +507,20 @@ def _validate_products(conn: Connection, actor: Actor, rows: list[Row],
             group = groups[name] = _Product(name, n)
         for k, v in fields.items():
             if k in group.fields and group.fields[k] != v:
-                errs.add(n, f"{k} {v!r} differs from {group.fields[k]!r} in row "
-                            f"{group.given_in[k]} for the same product {name!r}")
+                errs.add(
+                    n,
+                    f"{k} {v!r} differs from {group.fields[k]!r} in row "
+                    f"{group.given_in[k]} for the same product {name!r}",
+                )
             elif k not in group.fields:
                 group.fields[k], group.given_in[k] = v, n
         group.variants.append(variant)
     for g in groups.values():
         if g.fields.get("tracks_expiry") and g.fields.get("tracking", "none") == "none":
-            errs.add(g.given_in["tracks_expiry"],
-                     f"tracks_expiry needs lot or serial tracking (product {g.name!r})")
+            errs.add(
+                g.given_in["tracks_expiry"],
+                f"tracks_expiry needs lot or serial tracking (product {g.name!r})",
+            )
         if len(g.variants) > 1000:
             errs.add(g.variants[1000]["row"], f"product {g.name!r} has more than 1000 variants")
     for sku in sorted(_existing(conn, variants.c.sku, variants.c.org_id, actor.org_id, sku_rows)):
@@ -495,9 +538,11 @@ def _import_products(conn: Connection, actor: Actor, rows: list[Row], console: A
     n_variants = 0
     with _progress(console, len(rows), "writing products") as tick:
         for g in groups:
-            data = {"name": g.name, **g.fields,
-                    "variants": [{k: v for k, v in var.items() if k != "row"}
-                                 for var in g.variants]}
+            data = {
+                "name": g.name,
+                **g.fields,
+                "variants": [{k: v for k, v in var.items() if k != "row"} for var in g.variants],
+            }
             try:
                 catalog.create_product(conn, actor, data)
             except (HoopError, IntegrityError) as exc:
@@ -511,8 +556,11 @@ def _import_products(conn: Connection, actor: Actor, rows: list[Row], console: A
 
 
 def _org_locations(conn: Connection, org_id: int) -> dict[str, Any]:
-    rows = conn.execute(select(locations.c.id, locations.c.code, locations.c.type,
-                               locations.c.internal).where(locations.c.org_id == org_id)).all()
+    rows = conn.execute(
+        select(locations.c.id, locations.c.code, locations.c.type, locations.c.internal).where(
+            locations.c.org_id == org_id
+        )
+    ).all()
     return {r.code: r for r in rows}
 
 
@@ -560,16 +608,20 @@ def _import_locations(conn: Connection, actor: Actor, rows: list[Row], console: 
                 else:
                     parent_type = in_db[parent].type
             elif parent in later:
-                errs.add(n, f"parent_code {parent} is defined later, in row {later[parent]}: "
-                            "list parents before their children")
+                errs.add(
+                    n,
+                    f"parent_code {parent} is defined later, in row {later[parent]}: "
+                    "list parents before their children",
+                )
             else:
                 errs.add(n, f"parent_code {parent} is not a known location code")
             if parent_type and kind and not child_allowed(parent_type, kind):
                 errs.add(n, f"a {kind} cannot sit under a {parent_type} ({parent})")
             if code and code not in defined and code not in in_db:
                 defined[code] = (n, kind)
-            plan.append((n, {"name": name, "code": code, "type": kind, "sellable": sellable},
-                         parent))
+            plan.append(
+                (n, {"name": name, "code": code, "type": kind, "sellable": sellable}, parent)
+            )
     errs.raise_if_any("locations")
     ids = {code: r.id for code, r in in_db.items()}
     with _progress(console, len(plan), "writing locations") as tick:
@@ -602,22 +654,30 @@ def _stock_variants(conn: Connection, org_id: int, skus: set[str]) -> dict[str, 
     return found
 
 
-def _taken_serials(conn: Connection, org_id: int,
-                   wanted: dict[tuple[int, str], int]) -> set[tuple[int, str]]:
+def _taken_serials(
+    conn: Connection, org_id: int, wanted: dict[tuple[int, str], int]
+) -> set[tuple[int, str]]:
     """(variant_id, serial) pairs that are already in stock at an internal location."""
-    internal = select(locations.c.id).where(locations.c.org_id == org_id,
-                                            locations.c.internal.is_(True))
+    internal = select(locations.c.id).where(
+        locations.c.org_id == org_id, locations.c.internal.is_(True)
+    )
     taken: set[tuple[int, str]] = set()
     by_variant: dict[int, list[str]] = {}
     for vid, s in wanted:
         by_variant.setdefault(vid, []).append(s)
     for vid, ss in by_variant.items():
         for chunk in _chunks(sorted(ss)):
-            taken.update((vid, s) for s in conn.execute(
-                select(serials.c.serial).where(
-                    serials.c.org_id == org_id, serials.c.variant_id == vid,
-                    serials.c.serial.in_(list(chunk)), serials.c.location_id.in_(internal))
-            ).scalars())
+            taken.update(
+                (vid, s)
+                for s in conn.execute(
+                    select(serials.c.serial).where(
+                        serials.c.org_id == org_id,
+                        serials.c.variant_id == vid,
+                        serials.c.serial.in_(list(chunk)),
+                        serials.c.location_id.in_(internal),
+                    )
+                ).scalars()
+            )
     return taken
 
 
@@ -693,15 +753,21 @@ def _import_stock(conn: Connection, actor: Actor, rows: list[Row], console: Any)
             elif loc is None:
                 errs.add(n, f"location_code {code} does not exist")
             elif not loc.internal:
-                errs.add(n, f"location_code {code} is a virtual location: use a warehouse, "
-                            "store, zone or bin")
+                errs.add(
+                    n,
+                    f"location_code {code} is a virtual location: use a warehouse, "
+                    "store, zone or bin",
+                )
             line = _check_stock_row(n, row, v, errs)
             # The same sku and place twice at different unit costs are two cost layers; at the
             # same cost it is most likely a row pasted twice.
             key = (sku, code, row.get("lot", ""), row.get("serial", ""), line.get("unit_cost"))
             if key in seen:
-                errs.add(n, f"repeats row {seen[key]} (same sku, location, lot, serial and "
-                            "unit_cost): merge the two rows into one")
+                errs.add(
+                    n,
+                    f"repeats row {seen[key]} (same sku, location, lot, serial and "
+                    "unit_cost): merge the two rows into one",
+                )
             else:
                 seen[key] = n
             if v is not None and row.get("serial"):
@@ -709,8 +775,11 @@ def _import_stock(conn: Connection, actor: Actor, rows: list[Row], console: Any)
                 if skey not in serial_rows:
                     serial_rows[skey] = n
                 elif seen[key] == n:  # a repeated row is reported once, above
-                    errs.add(n, f"serial {row['serial']} of sku {sku} already appears in row "
-                                f"{serial_rows[skey]}")
+                    errs.add(
+                        n,
+                        f"serial {row['serial']} of sku {sku} already appears in row "
+                        f"{serial_rows[skey]}",
+                    )
             if loc is not None:
                 lines.append(_StockLine(n, loc.id, line))
     for vid, s in sorted(_taken_serials(conn, actor.org_id, serial_rows)):
@@ -719,8 +788,9 @@ def _import_stock(conn: Connection, actor: Actor, rows: list[Row], console: Any)
     return _post_opening_stock(conn, actor, lines, console)
 
 
-def _post_opening_stock(conn: Connection, actor: Actor, lines: list[_StockLine],
-                        console: Any) -> str:
+def _post_opening_stock(
+    conn: Connection, actor: Actor, lines: list[_StockLine], console: Any
+) -> str:
     by_location: dict[int, list[_StockLine]] = {}
     for ln in lines:
         by_location.setdefault(ln.location_id, []).append(ln)
@@ -730,9 +800,16 @@ def _post_opening_stock(conn: Connection, actor: Actor, lines: list[_StockLine],
         for loc_id, group in by_location.items():
             for chunk in _chunks(group, stock.MAX_LINES):
                 try:
-                    doc = stock.create_document(conn, actor, {
-                        "type": "receipt", "to_location_id": loc_id, "note": "opening stock",
-                        "lines": [ln.line for ln in chunk]})
+                    doc = stock.create_document(
+                        conn,
+                        actor,
+                        {
+                            "type": "receipt",
+                            "to_location_id": loc_id,
+                            "note": "opening stock",
+                            "lines": [ln.line for ln in chunk],
+                        },
+                    )
                 except (HoopError, IntegrityError) as exc:
                     raise _write_error(exc, chunk[0].row, "the opening stock") from None
                 docs += 1
@@ -740,8 +817,10 @@ def _post_opening_stock(conn: Connection, actor: Actor, lines: list[_StockLine],
                 total += sum((ln.line["qty"] for ln in chunk), Decimal(0))
                 tick(len(chunk))
     units = format(total.normalize(), ",f") if total else "0"
-    out = (f"imported opening stock: {len(lines):,} rows, {units} units into "
-           f"{len(by_location):,} locations ({docs:,} receipt documents)")
+    out = (
+        f"imported opening stock: {len(lines):,} rows, {units} units into "
+        f"{len(by_location):,} locations ({docs:,} receipt documents)"
+    )
     if pending:
         out += f"; {pending:,} await approval under the org's approval rules"
     return out

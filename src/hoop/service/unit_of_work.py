@@ -47,6 +47,16 @@ class UnitOfWork:
                 time.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 
+    def snapshot(self, fn: Callable[[Connection], T]) -> T:
+        """Run fn in one read-only snapshot (REPEATABLE READ on PostgreSQL), so several
+        statements see the database at one instant even while others write."""
+        if self.engine.dialect.name != "postgresql":
+            return self.write(fn)  # SQLite: BEGIN IMMEDIATE already excludes writers
+        eng = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        with eng.connect() as conn, conn.begin():
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            return fn(conn)
+
     def read(self, fn: Callable[[Connection], T]) -> T:
         with self._read_engine.connect() as conn:
             if self.engine.dialect.name == "postgresql":

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, literal, select, union_all
 from hoop.adapters.db.tables import balances, locations, moves, orgs
 from hoop.adapters.db.types import Scaled
 from hoop.service import audit
+from hoop.service.unit_of_work import UnitOfWork
 
 
 def ledger_sums(conn: Connection, org_id: int) -> dict[tuple[int, int, str], Decimal]:
@@ -64,16 +65,23 @@ def check_org(conn: Connection, org_id: int) -> list[str]:
     return problems
 
 
-def verify_all(conn: Connection, org_id: int | None = None) -> dict[str, Any]:
-    ids = (
-        [org_id]
-        if org_id is not None
-        else list(conn.execute(select(orgs.c.id).order_by(orgs.c.id)).scalars())
-    )
-    problems: list[str] = []
-    sealed = 0
-    for oid in ids:
-        sealed += audit.seal(conn, oid)
-        problems += check_org(conn, oid)
-        problems += audit.verify_chain(conn, oid)
-    return {"orgs": len(ids), "sealed": sealed, "problems": problems}
+def _org_ids(conn: Connection, org_id: int | None) -> list[int]:
+    if org_id is not None:
+        return [org_id]
+    return list(conn.execute(select(orgs.c.id).order_by(orgs.c.id)).scalars())
+
+
+def verify_all(uow: UnitOfWork, org_id: int | None = None) -> dict[str, Any]:
+    """Seal pending audit events, then check balances and chains in one snapshot (so writers
+    running meanwhile cannot make a balance and its ledger sum disagree on paper)."""
+    sealed = uow.write(lambda conn: sum(audit.seal(conn, o) for o in _org_ids(conn, org_id)))
+
+    def check(conn: Connection) -> dict[str, Any]:
+        ids = _org_ids(conn, org_id)
+        problems: list[str] = []
+        for oid in ids:
+            problems += check_org(conn, oid)
+            problems += audit.verify_chain(conn, oid)
+        return {"orgs": len(ids), "sealed": sealed, "problems": problems}
+
+    return uow.snapshot(check)

@@ -10,7 +10,7 @@ The two statements every posting runs (1 and 4) live in `bulk`, one constant SQL
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -22,7 +22,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from hoop.adapters.db import bulk
 from hoop.adapters.db.tables import locations, lots, serials
 from hoop.domain.errors import Conflict, InsufficientStock
-from hoop.domain.ledger import BalanceKey, Move, balance_deltas, shortages
+from hoop.domain.ledger import (
+    BalanceKey,
+    Move,
+    Shortage,
+    balance_deltas,
+    stepwise_shortages,
+)
 from hoop.domain.quantities import fmt, q4
 
 CHUNK = 2000
@@ -52,10 +58,7 @@ def apply_balance_deltas(
     )
 
 
-def check_stock(
-    rows: Iterable[tuple[int, int, str, Decimal, Decimal]], names: dict[int, str]
-) -> None:
-    short = shortages(rows)
+def check_stock(short: list[Shortage], names: dict[int, str]) -> None:
     if short:
         details = [
             {
@@ -203,8 +206,18 @@ def post_moves(
     and writes nothing on a shortage or serial conflict (the caller rolls back). Returns the
     number of moves."""
     every = [m for _, _, ms in groups for m in ms]
-    rows = apply_balance_deltas(conn, org_id, balance_deltas(every, internal), reserved)
-    check_stock(rows, sku_names)
+    steps = [balance_deltas(ms, internal) for _, _, ms in groups] if len(groups) > 1 else []
+    if steps:
+        # keep keys whose changes net to zero over the batch: a step may still go short there
+        totals: dict[BalanceKey, Decimal] = {}
+        for step in steps:
+            for k, d in step.items():
+                totals[k] = totals.get(k, Decimal(0)) + d
+        deltas = dict(sorted(totals.items()))
+    else:
+        deltas = balance_deltas(every, internal)
+    rows = apply_balance_deltas(conn, org_id, deltas, reserved)
+    check_stock(stepwise_shortages(rows, steps), sku_names)
     _apply_serials(conn, org_id, every, internal, recorded_at)
     move_rows = [
         (doc_id, eff, m.line_no, m.variant_id, m.from_location_id, m.to_location_id, m.qty,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from hoop.config import Settings
@@ -24,6 +26,32 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "a repeat with the same key and body returns the first response and "
+    "changes nothing more",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+def _document_idempotency_key(app: FastAPI) -> None:
+    """Every mutating POST/PATCH honours Idempotency-Key: say so in /openapi.json."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path, ops in schema.get("paths", {}).items():
+                for method, op in ops.items():
+                    if method in ("post", "patch") and path != "/api/v1/auth/token":
+                        op.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Hoop Inventory API",
@@ -38,6 +66,8 @@ def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
     for r in (access.router, catalog.router, stock.router, audit.router):
         api.include_router(r)
     app.include_router(api)
+
+    _document_idempotency_key(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

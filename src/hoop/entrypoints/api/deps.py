@@ -80,13 +80,15 @@ def mutate(
     payload: BaseModel | None,
     fn: Callable[[Connection], Any],
     status: int = 200,
+    secrets: tuple[str, ...] = (),
 ) -> JSONResponse:
-    """Run a mutation in one transaction, honouring Idempotency-Key."""
+    """Run a mutation in one transaction, honouring Idempotency-Key (`secrets` are response
+    fields shown once and never stored for a replay)."""
     key = request.headers.get("idempotency-key")
     body = payload.model_dump_json(exclude_unset=True) if payload is not None else ""
     fp = idempotency.fingerprint(request.method, request.url.path, body)
     (code, content), replayed = idempotency.run(
-        uow, org_id, key, fp, lambda conn: (status, encode(fn(conn)))
+        uow, org_id, key, fp, lambda conn: (status, encode(fn(conn))), secrets
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return JSONResponse(content, status_code=code, headers=headers)

@@ -65,15 +65,17 @@ def _clean_validation(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
+    # Handlers that audit a refusal write to the database: they are plain functions so
+    # Starlette runs them in the threadpool instead of blocking the event loop.
     @app.exception_handler(HoopError)
-    async def hoop_error(request: Request, exc: HoopError) -> JSONResponse:
+    def hoop_error(request: Request, exc: HoopError) -> JSONResponse:
         if exc.status != 401:
             _audit_refusal(request, exc.code)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return envelope(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _clean_validation(list(exc.errors()))
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p != "body")
@@ -89,7 +91,7 @@ def install(app: FastAPI) -> None:
         return envelope(exc.status_code, code, str(exc.detail), None, getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)
-    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+    def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         _audit_refusal(request, "conflict")
         return envelope(
             409,
@@ -99,7 +101,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DataError)
-    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+    def data_error(request: Request, exc: DataError) -> JSONResponse:
         _audit_refusal(request, "validation_error")
         return envelope(422, "validation_error", "a value is out of range for its field")
 

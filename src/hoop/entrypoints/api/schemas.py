@@ -7,11 +7,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 T = TypeVar("T")
 
-DecimalIn = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=19, decimal_places=4)]
+DecimalIn = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, max_digits=18, decimal_places=4),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": -1e14, "exclusiveMaximum": 1e14},
+                {"type": "string", "pattern": r"^[+-]?\d{1,14}(\.\d{1,4})?$"},
+            ],
+            "description": "a decimal with at most 4 places, as a string or a number",
+        }
+    ),
+]
 Str200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Id = Annotated[int, Field(ge=1, le=2**62)]
 DecStr = Annotated[str, Field(description="decimal number as a string", examples=["12.5"])]
@@ -59,7 +71,7 @@ class SignupIn(In):
 class SignupOut(Out):
     org_id: int
     user_id: int
-    token: str
+    token: str | None = Field(description="shown once; null when an Idempotency-Key replays")
 
 
 class TokenIn(In):
@@ -142,7 +154,9 @@ class ApiKeyOut(Out):
     roles: list[str]
     channel_id: int | None = None
     prefix: str
-    key: str | None = None
+    key: str | None = Field(
+        default=None, description="shown once; null when an Idempotency-Key replays"
+    )
 
 
 # ------------------------------------------------------------------ catalog

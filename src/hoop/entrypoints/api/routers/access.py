@@ -30,6 +30,7 @@ def signup(body: s.SignupIn, request: Request, uow: UoW) -> JSONResponse:
             d.get("costing_method") or "average",
         ),
         201,
+        secrets=("token",),
     )
 
 
@@ -85,6 +86,7 @@ def create_api_key(
             conn, actor, body.name, list(body.roles), body.channel_id
         ),
         201,
+        secrets=("key",),
     )
 
 
