@@ -16,10 +16,10 @@ HOOP = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "hoop.entrypoints.
 
 
 def hoop(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOOP_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": "250",
-           "NO_COLOR": "1"}
-    return subprocess.run([*HOOP, *args], env=env, capture_output=True, text=True, timeout=300,
-                          cwd=db.parent)
+    env = {**os.environ, "HOOP_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": "250", "NO_COLOR": "1"}
+    return subprocess.run(
+        [*HOOP, *args], env=env, capture_output=True, text=True, timeout=300, cwd=db.parent
+    )
 
 
 def ok(r: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -62,32 +62,43 @@ def test_demo_is_loaded_once(db: Path) -> None:
     assert "already present" in again and "demo@hoop.example" in again
     assert sql(db, "SELECT count(*) FROM orgs") == [(1,)]
     assert sql(db, "SELECT name, plan, currency FROM orgs") == [
-        ("Himalayan Green Traders", "pro", "USD")]
+        ("Himalayan Green Traders", "pro", "USD")
+    ]
 
 
 def test_demo_content(db: Path) -> None:
-    n_products, n_variants = sql(db, "SELECT (SELECT count(*) FROM products), "
-                                     "(SELECT count(*) FROM variants)")[0]
+    n_products, n_variants = sql(
+        db, "SELECT (SELECT count(*) FROM products), (SELECT count(*) FROM variants)"
+    )[0]
     assert 40 <= n_products <= 60 and n_variants > n_products
     statuses = dict(sql(db, "SELECT status, count(*) FROM products GROUP BY status"))
     assert statuses.get("draft", 0) >= 2 and statuses.get("archived") == 1
     docs = dict(sql(db, "SELECT type, count(*) FROM stock_documents GROUP BY type"))
     assert {"receipt", "transfer", "shipment", "adjustment", "scrap"} <= set(docs)
     assert sql(db, "SELECT count(*) FROM moves")[0][0] >= 200
-    pending = sql(db, "SELECT type, created_by FROM stock_documents "
-                      "WHERE state = 'pending_approval'")
+    pending = sql(
+        db, "SELECT type, created_by FROM stock_documents WHERE state = 'pending_approval'"
+    )
     manager = sql(db, "SELECT id FROM users WHERE email = 'manager@hoop.example'")[0][0]
     assert pending == [("adjustment", manager)]
     roles = {r[0] for r in sql(db, "SELECT roles FROM users")}
     assert {'["owner"]', '["manager"]', '["approver"]'} <= roles
     reasons = {r[0] for r in sql(db, "SELECT reason FROM stock_documents WHERE reason IS NOT NULL")}
     assert {"damaged", "found", "count"} <= reasons
-    non_sellable = {r[0] for r in sql(db, "SELECT name FROM locations WHERE internal = 1 "
-                                          "AND sellable = 0 AND type = 'zone'")}
+    non_sellable = {
+        r[0]
+        for r in sql(
+            db, "SELECT name FROM locations WHERE internal = 1 AND sellable = 0 AND type = 'zone'"
+        )
+    }
     assert {"Quarantine", "Returns"} <= non_sellable
     # the history is in the past and in order
-    eff = [r[0] for r in sql(db, "SELECT effective_at FROM stock_documents "
-                                 "WHERE state = 'done' ORDER BY id")]
+    eff = [
+        r[0]
+        for r in sql(
+            db, "SELECT effective_at FROM stock_documents WHERE state = 'done' ORDER BY id"
+        )
+    ]
     assert eff == sorted(eff)
 
 
@@ -98,8 +109,10 @@ def test_verify_passes_after_demo(db: Path) -> None:
 
 def test_import_bad_csv_fails_with_row_errors(db: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("product_name,sku,price\nGood,NEW-1,5\nBad Price,NEW-2,cheap\n"
-                   ",NEW-3,1\nDup,TEA-ILB-100G,1\n")
+    bad.write_text(
+        "product_name,sku,price\nGood,NEW-1,5\nBad Price,NEW-2,cheap\n"
+        ",NEW-3,1\nDup,TEA-ILB-100G,1\n"
+    )
     before = sql(db, "SELECT count(*) FROM products")
     r = hoop(db, "import", "products", str(bad))
     assert r.returncode != 0
@@ -120,33 +133,50 @@ def test_import_good_csv(db: Path, tmp_path: Path) -> None:
     good.write_text("sku,location_code,qty,unit_cost\nTEA-NET-50G,KTM-A-01,24,3.10\n")
     out = ok(hoop(db, "import", "stock", str(good), "--email", "manager@hoop.example")).stdout
     assert "imported opening stock: 1 rows, 24 units into 1 locations" in out
-    on_hand = sql(db, "SELECT b.on_hand FROM balances b JOIN variants v ON v.id = b.variant_id "
-                      "WHERE v.sku = 'TEA-NET-50G'")
+    on_hand = sql(
+        db,
+        "SELECT b.on_hand FROM balances b JOIN variants v ON v.id = b.variant_id "
+        "WHERE v.sku = 'TEA-NET-50G'",
+    )
     assert on_hand == [(24 * 10_000,)]  # stored as 10^-4 units
     ok(hoop(db, "verify"))
 
 
 def test_verify_detects_a_tampered_balance(db: Path) -> None:
-    variant, location = sql(db, "SELECT variant_id, location_id FROM balances "
-                                "WHERE on_hand > 0 ORDER BY variant_id, location_id LIMIT 1")[0]
-    sql(db, "UPDATE balances SET on_hand = on_hand + 10000 "
-            "WHERE variant_id = ? AND location_id = ?", variant, location)
+    variant, location = sql(
+        db,
+        "SELECT variant_id, location_id FROM balances "
+        "WHERE on_hand > 0 ORDER BY variant_id, location_id LIMIT 1",
+    )[0]
+    sql(
+        db,
+        "UPDATE balances SET on_hand = on_hand + 10000 WHERE variant_id = ? AND location_id = ?",
+        variant,
+        location,
+    )
     r = hoop(db, "verify")
     assert r.returncode != 0
     assert "Traceback" not in r.stdout + r.stderr
     assert f"variant {variant} at location {location}" in r.stderr
     assert "but the ledger sums to" in r.stderr
     assert "1 problem(s)" in r.stderr
-    sql(db, "UPDATE balances SET on_hand = on_hand - 10000 "
-            "WHERE variant_id = ? AND location_id = ?", variant, location)
+    sql(
+        db,
+        "UPDATE balances SET on_hand = on_hand - 10000 WHERE variant_id = ? AND location_id = ?",
+        variant,
+        location,
+    )
     ok(hoop(db, "verify"))
 
 
 def test_verify_detects_a_tampered_audit_event(db: Path) -> None:
     ok(hoop(db, "verify"))  # seals every event
     assert sql(db, "SELECT count(*) FROM audit_events WHERE seq IS NULL") == [(0,)]
-    event = sql(db, "SELECT id FROM audit_events WHERE action = 'document.create' "
-                    "ORDER BY seq LIMIT 1 OFFSET 5")[0][0]
+    event = sql(
+        db,
+        "SELECT id FROM audit_events WHERE action = 'document.create' "
+        "ORDER BY seq LIMIT 1 OFFSET 5",
+    )[0][0]
     sql(db, 'UPDATE audit_events SET "after" = ? WHERE id = ?', '{"lines": 999}', event)
     r = hoop(db, "verify")
     assert r.returncode != 0

@@ -52,9 +52,13 @@ def write_xlsx(path: Path, rows: list[list[Any]]) -> Path:
 
 def counts(uow: UnitOfWork, org_id: int) -> dict[str, int]:
     def q(conn: Any) -> dict[str, int]:
-        return {t.name: conn.execute(select(func.count()).select_from(t)
-                                     .where(t.c.org_id == org_id)).scalar_one()
-                for t in (products, variants, locations, moves, stock_documents)}
+        return {
+            t.name: conn.execute(
+                select(func.count()).select_from(t).where(t.c.org_id == org_id)
+            ).scalar_one()
+            for t in (products, variants, locations, moves, stock_documents)
+        }
+
     return uow.read(q)
 
 
@@ -77,8 +81,9 @@ def availability(uow: UnitOfWork, org_id: int, sku: str, **kw: Any) -> dict[str,
 
 
 def location_ids(uow: UnitOfWork, org_id: int) -> dict[str, Any]:
-    rows = uow.read(lambda c: c.execute(select(locations).where(locations.c.org_id == org_id))
-                    .all())
+    rows = uow.read(
+        lambda c: c.execute(select(locations).where(locations.c.org_id == org_id)).all()
+    )
     return {r.code: r for r in rows}
 
 
@@ -97,15 +102,27 @@ def by_row(exc: ImportFailed) -> dict[int, str]:
 
 def setup_catalog(uow: UnitOfWork, org_id: int, tmp_path: Path, skus: list[str]) -> None:
     rows = "\n".join(f"Product {s},{s},{i + 1}" for i, s in enumerate(skus))
-    run_import(uow, "products", write_csv(tmp_path / "p.csv", "product_name,sku,price\n" + rows),
-               org_id=org_id)
-    run_import(uow, "locations", write_csv(tmp_path / "l.csv", """
+    run_import(
+        uow,
+        "products",
+        write_csv(tmp_path / "p.csv", "product_name,sku,price\n" + rows),
+        org_id=org_id,
+    )
+    run_import(
+        uow,
+        "locations",
+        write_csv(
+            tmp_path / "l.csv",
+            """
 name,code,type,parent_code,sellable
 Main,WH1,warehouse,,
 Shelf,Z1,zone,WH1,
 Quarantine,Q1,zone,WH1,false
 Store,ST1,store,,
-"""), org_id=org_id)
+""",
+        ),
+        org_id=org_id,
+    )
 
 
 # ------------------------------------------------------------------ products
@@ -114,12 +131,16 @@ Store,ST1,store,,
 def test_products_csv_groups_variants(uow: UnitOfWork, tmp_path: Path) -> None:
     org_id, _ = signup(uow)
     a, b, c = unique("TEE"), unique("TEE"), unique("MUG")
-    path = write_csv(tmp_path / "products.csv", f"""
+    path = write_csv(
+        tmp_path / "products.csv",
+        f"""
 Product_Name,SKU,GTIN,Status,Tracking,Price,Attributes
 Hemp Tee,{a},4006381333931,draft,,24.50,size=S; colour=olive
 Hemp Tee,{b},,,none,24.5,size=M;colour=olive;
 Clay Mug,{c},96385074,,,8,
-""", bom=True)
+""",
+        bom=True,
+    )
     summary = run_import(uow, "products", path, org_id=org_id)
     assert summary == "imported 2 products (3 variants)"
     tee = product_of(uow, org_id, a)
@@ -138,14 +159,17 @@ Clay Mug,{c},96385074,,,8,
 def test_products_xlsx(uow: UnitOfWork, tmp_path: Path) -> None:
     org_id, _ = signup(uow)
     s1, s2, s3 = unique("BOWL"), unique("BOWL"), unique("FLAG")
-    path = write_xlsx(tmp_path / "products.xlsx", [
-        ["product_name", "SKU", "gtin", "price", "attributes", None],
-        ["Singing Bowl", s1, "5901234123457", 35, "size=small", None],
-        ["Singing Bowl", s2, None, 64.99, "size=large", None],
-        [None, None, None, None, None, None],  # a blank row in the middle is ignored
-        # a UPC typed as a number loses its leading zero; the importer puts it back
-        ["Prayer Flags", s3, 36000291452, 9.5, None, None],
-    ])
+    path = write_xlsx(
+        tmp_path / "products.xlsx",
+        [
+            ["product_name", "SKU", "gtin", "price", "attributes", None],
+            ["Singing Bowl", s1, "5901234123457", 35, "size=small", None],
+            ["Singing Bowl", s2, None, 64.99, "size=large", None],
+            [None, None, None, None, None, None],  # a blank row in the middle is ignored
+            # a UPC typed as a number loses its leading zero; the importer puts it back
+            ["Prayer Flags", s3, 36000291452, 9.5, None, None],
+        ],
+    )
     assert run_import(uow, "products", path, org_id=org_id) == "imported 2 products (3 variants)"
     bowl = {v["sku"]: v for v in product_of(uow, org_id, s1)["variants"]}
     assert bowl[s1]["price"] == Decimal(35) and bowl[s2]["price"] == Decimal("64.99")
@@ -155,11 +179,14 @@ def test_products_xlsx(uow: UnitOfWork, tmp_path: Path) -> None:
     assert flags["gtin"] == "00036000291452" and flags["price"] == Decimal("9.5")
 
 
-def test_bad_product_rows_are_all_reported_and_nothing_written(uow: UnitOfWork,
-                                                               tmp_path: Path) -> None:
+def test_bad_product_rows_are_all_reported_and_nothing_written(
+    uow: UnitOfWork, tmp_path: Path
+) -> None:
     org_id, _ = signup(uow)
     ok = unique("OK")
-    path = write_csv(tmp_path / "bad.csv", f"""
+    path = write_csv(
+        tmp_path / "bad.csv",
+        f"""
 product_name,sku,gtin,price,status,attributes
 Good One,{ok},,5,active,
 ,{unique("X")},,5,,
@@ -169,7 +196,8 @@ Bad Status,{unique("X")},,1,sold,
 Bad Attrs,{unique("X")},,1,,size
 Bad Sku,has space,,1,,
 Good One,{unique("OK")},,5,archived,
-""")
+""",
+    )
     before = counts(uow, org_id)
     exc = failure(uow, "products", path, org_id)
     rows = by_row(exc)
@@ -188,18 +216,24 @@ Good One,{unique("OK")},,5,archived,
 def test_duplicate_sku_in_file_and_in_database(uow: UnitOfWork, tmp_path: Path) -> None:
     org_id, _ = signup(uow)
     taken, dup, fresh = unique("TAKEN"), unique("DUP"), unique("FRESH")
-    run_import(uow, "products", write_csv(tmp_path / "first.csv",
-                                          f"product_name,sku,gtin\nFirst,{taken},4006381333931"),
-               org_id=org_id)
+    run_import(
+        uow,
+        "products",
+        write_csv(tmp_path / "first.csv", f"product_name,sku,gtin\nFirst,{taken},4006381333931"),
+        org_id=org_id,
+    )
     before = counts(uow, org_id)
-    path = write_csv(tmp_path / "second.csv", f"""
+    path = write_csv(
+        tmp_path / "second.csv",
+        f"""
 product_name,sku,gtin
 Shirt,{dup},
 Shirt,{fresh},
 Other,{dup},
 Again,{taken},
 Gtin Twin,{unique("G")},4006381333931
-""")
+""",
+    )
     exc = failure(uow, "products", path, org_id)
     rows = by_row(exc)
     assert set(rows) == {4, 5, 6}, exc.errors
@@ -209,16 +243,25 @@ Gtin Twin,{unique("G")},4006381333931
     assert counts(uow, org_id) == before
     # the same sku in another org is no conflict: skus are unique per org
     other, _ = signup(uow)
-    assert run_import(uow, "products", write_csv(tmp_path / "other.csv",
-                                                 f"product_name,sku\nFirst,{taken}"),
-                      org_id=other) == "imported 1 products (1 variants)"
+    assert (
+        run_import(
+            uow,
+            "products",
+            write_csv(tmp_path / "other.csv", f"product_name,sku\nFirst,{taken}"),
+            org_id=other,
+        )
+        == "imported 1 products (1 variants)"
+    )
 
 
-@pytest.mark.parametrize("header, message", [
-    ("product_name,sku,colour", "unknown column(s): colour"),
-    ("product_name,price", "missing required column(s): sku"),
-    ("product_name,sku,sku", "named twice: sku"),
-])
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ("product_name,sku,colour", "unknown column(s): colour"),
+        ("product_name,price", "missing required column(s): sku"),
+        ("product_name,sku,sku", "named twice: sku"),
+    ],
+)
 def test_header_problems(uow: UnitOfWork, tmp_path: Path, header: str, message: str) -> None:
     org_id, _ = signup(uow)
     path = write_csv(tmp_path / "h.csv", f"{header}\nThing,{unique('S')},x")
@@ -258,7 +301,9 @@ def test_file_problems_are_clear_failures(uow: UnitOfWork, tmp_path: Path) -> No
 
 def test_locations_with_parent_codes(uow: UnitOfWork, tmp_path: Path) -> None:
     org_id, _ = signup(uow)
-    path = write_csv(tmp_path / "locations.csv", """
+    path = write_csv(
+        tmp_path / "locations.csv",
+        """
 NAME,Code,Type,Parent_Code,Sellable
 Kathmandu DC,KTM,warehouse,,
 Ambient,KTM-A,zone,KTM,
@@ -266,7 +311,8 @@ Bin 1,KTM-A-01,bin,KTM-A,
 Quarantine,KTM-Q,zone,KTM,no
 Cage,KTM-Q-01,bin,KTM-Q,
 Thamel Store,THM,store,,yes
-""")
+""",
+    )
     assert run_import(uow, "locations", path, org_id=org_id) == "imported 6 locations"
     locs = location_ids(uow, org_id)
     ktm, zone, bin1 = locs["KTM"], locs["KTM-A"], locs["KTM-A-01"]
@@ -284,10 +330,16 @@ Thamel Store,THM,store,,yes
 
 def test_bad_location_rows(uow: UnitOfWork, tmp_path: Path) -> None:
     org_id, _ = signup(uow)
-    run_import(uow, "locations", write_csv(tmp_path / "a.csv",
-                                           "name,code,type\nOld,OLD,warehouse"), org_id=org_id)
+    run_import(
+        uow,
+        "locations",
+        write_csv(tmp_path / "a.csv", "name,code,type\nOld,OLD,warehouse"),
+        org_id=org_id,
+    )
     before = counts(uow, org_id)
-    path = write_csv(tmp_path / "b.csv", """
+    path = write_csv(
+        tmp_path / "b.csv",
+        """
 name,code,type,parent_code,sellable
 Child First,C1,bin,P1,
 Parent,P1,zone,W1,
@@ -300,7 +352,8 @@ Weird,X1,shelf,W1,
 Odd,X2,zone,W1,maybe
 Virtual Parent,X3,zone,VIRTUAL-SUPPLIER,
 Warehouse In Zone,X4,warehouse,W1,
-""")
+""",
+    )
     rows = by_row(failure(uow, "locations", path, org_id))
     assert set(rows) == {2, 3, 5, 6, 7, 8, 9, 10, 11, 12}, rows
     assert "defined later" in rows[2] and "row 3" in rows[2]
@@ -324,14 +377,17 @@ def test_opening_stock_changes_balances(uow: UnitOfWork, tmp_path: Path) -> None
     tea, salt, bowl = unique("TEA"), unique("SALT"), unique("BOWL")
     setup_catalog(uow, org_id, tmp_path, [tea, salt, bowl])
     locs = location_ids(uow, org_id)
-    path = write_csv(tmp_path / "stock.csv", f"""
+    path = write_csv(
+        tmp_path / "stock.csv",
+        f"""
 sku,location_code,qty,unit_cost
 {tea},Z1,100,2.40
 {tea},Z1,20,2.55
 {salt},Z1,12.5,1
 {tea},ST1,30,2.40
 {bowl},Q1,3,
-""")
+""",
+    )
     before = counts(uow, org_id)
     summary = run_import(uow, "stock", path, org_id=org_id)
     assert summary.startswith("imported opening stock: 5 rows, 165.5 units into 3 locations")
@@ -346,24 +402,30 @@ sku,location_code,qty,unit_cost
     after = counts(uow, org_id)
     assert after["stock_documents"] - before["stock_documents"] == 3
     assert after["moves"] - before["moves"] == 5
-    docs = uow.read(lambda c: c.execute(select(stock_documents).where(
-        stock_documents.c.org_id == org_id)).all())
+    docs = uow.read(
+        lambda c: c.execute(select(stock_documents).where(stock_documents.c.org_id == org_id)).all()
+    )
     assert {(d.type, d.state, d.note) for d in docs} == {("receipt", "done", "opening stock")}
-    costs = uow.read(lambda c: c.execute(select(moves.c.qty, moves.c.unit_cost, moves.c.value)
-                                         .where(moves.c.org_id == org_id)
-                                         .order_by(moves.c.id)).all())
+    costs = uow.read(
+        lambda c: c.execute(
+            select(moves.c.qty, moves.c.unit_cost, moves.c.value)
+            .where(moves.c.org_id == org_id)
+            .order_by(moves.c.id)
+        ).all()
+    )
     assert (Decimal(20), Decimal("2.55"), Decimal("51")) in [tuple(r) for r in costs]
 
 
-def test_bad_stock_rows_report_each_row_and_write_nothing(uow: UnitOfWork,
-                                                          tmp_path: Path) -> None:
+def test_bad_stock_rows_report_each_row_and_write_nothing(uow: UnitOfWork, tmp_path: Path) -> None:
     org_id, _ = signup(uow)
     tea, old = unique("TEA"), unique("OLD")
     setup_catalog(uow, org_id, tmp_path, [tea, old])
     actor = owner(uow, org_id)
     pid = variant(uow, org_id, old)["product_id"]
     uow.write(lambda c: catalog.update_product(c, actor, pid, {"status": "archived"}))
-    path = write_csv(tmp_path / "stock.csv", f"""
+    path = write_csv(
+        tmp_path / "stock.csv",
+        f"""
 sku,location_code,qty,unit_cost,lot
 {tea},Z1,10,2
 NO-SUCH-SKU,Z1,1,1
@@ -376,7 +438,8 @@ NO-SUCH-SKU,Z1,1,1
 {tea},ST1,1,1,LOT-1
 {tea},Z1,10,2
 {tea},ST1,4,1
-""")
+""",
+    )
     before = counts(uow, org_id)
     exc = failure(uow, "stock", path, org_id)
     rows = by_row(exc)
@@ -398,38 +461,57 @@ NO-SUCH-SKU,Z1,1,1
 def test_lot_tracked_opening_stock(uow: UnitOfWork, tmp_path: Path) -> None:
     org_id, _ = signup(uow, plan="enterprise")
     lot_sku, serial_sku = unique("MILK"), unique("PHONE")
-    run_import(uow, "products", write_csv(tmp_path / "p.csv", f"""
+    run_import(
+        uow,
+        "products",
+        write_csv(
+            tmp_path / "p.csv",
+            f"""
 product_name,sku,tracking,tracks_expiry
 Yak Milk Powder,{lot_sku},lot,true
 Phone,{serial_sku},serial,
-"""), org_id=org_id)
-    run_import(uow, "locations", write_csv(tmp_path / "l.csv", "name,code,type\nW,W1,warehouse"),
-               org_id=org_id)
-    bad = write_xlsx(tmp_path / "bad.xlsx", [
-        ["sku", "location_code", "qty", "lot", "expiry", "serial"],
-        [lot_sku, "W1", 5, None, None, None],
-        [lot_sku, "W1", 5, "L1", "31/12/2027", None],
-        [serial_sku, "W1", 2, None, None, "SN-1"],
-        [serial_sku, "W1", 1, None, None, None],
-    ])
+""",
+        ),
+        org_id=org_id,
+    )
+    run_import(
+        uow,
+        "locations",
+        write_csv(tmp_path / "l.csv", "name,code,type\nW,W1,warehouse"),
+        org_id=org_id,
+    )
+    bad = write_xlsx(
+        tmp_path / "bad.xlsx",
+        [
+            ["sku", "location_code", "qty", "lot", "expiry", "serial"],
+            [lot_sku, "W1", 5, None, None, None],
+            [lot_sku, "W1", 5, "L1", "31/12/2027", None],
+            [serial_sku, "W1", 2, None, None, "SN-1"],
+            [serial_sku, "W1", 1, None, None, None],
+        ],
+    )
     rows = by_row(failure(uow, "stock", bad, org_id))
     assert set(rows) == {2, 3, 4, 5}
     assert "give a lot" in rows[2] and "expiry" in rows[2]
     assert "YYYY-MM-DD" in rows[3]
     assert "exactly 1 unit" in rows[4]
     assert "give one serial per row" in rows[5]
-    good = write_xlsx(tmp_path / "good.xlsx", [
-        ["sku", "location_code", "qty", "lot", "expiry", "serial"],
-        [lot_sku, "W1", 5, "L1", datetime(2027, 12, 31), None],  # a real date cell
-        [lot_sku, "W1", 7, "L2", "2028-01-31", None],
-        [serial_sku, "W1", 1, None, None, "SN-1"],
-        [serial_sku, "W1", 1, None, None, "SN-2"],
-    ])
+    good = write_xlsx(
+        tmp_path / "good.xlsx",
+        [
+            ["sku", "location_code", "qty", "lot", "expiry", "serial"],
+            [lot_sku, "W1", 5, "L1", datetime(2027, 12, 31), None],  # a real date cell
+            [lot_sku, "W1", 7, "L2", "2028-01-31", None],
+            [serial_sku, "W1", 1, None, None, "SN-1"],
+            [serial_sku, "W1", 1, None, None, "SN-2"],
+        ],
+    )
     run_import(uow, "stock", good, org_id=org_id)
     assert availability(uow, org_id, lot_sku)["on_hand"] == Decimal(12)
     assert availability(uow, org_id, serial_sku)["on_hand"] == Decimal(2)
-    again = write_csv(tmp_path / "again.csv",
-                      f"sku,location_code,qty,serial\n{serial_sku},W1,1,SN-2")
+    again = write_csv(
+        tmp_path / "again.csv", f"sku,location_code,qty,serial\n{serial_sku},W1,1,SN-2"
+    )
     assert "SN-2 is already in stock" in by_row(failure(uow, "stock", again, org_id))[2]
 
 
