@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, select
 
 from hoop.adapters.db.tables import audit_events, balances, locations, moves, variants
 from hoop.domain.errors import NotFound, ValidationFailed
@@ -49,50 +49,59 @@ def availability(
     location_id: int | None = None,
 ) -> dict[str, Any]:
     """On hand and reserved over internal locations (under location_id when given); available
-    counts sellable locations only."""
-    v = variant_by_ref(conn, actor, sku, variant_id)
+    counts sellable locations only. One query (two with a location filter)."""
+    if sku is None and variant_id is None:
+        raise ValidationFailed("give sku or variant_id", {"field": "sku"})
+    on_balance = balances.c.variant_id == variants.c.id
+    if location_id is not None:
+        path = _location_path(conn, actor, location_id)
+        on_balance = and_(
+            on_balance,
+            balances.c.location_id.in_(
+                select(locations.c.id).where(
+                    locations.c.org_id == actor.org_id, locations.c.path.startswith(path)
+                )
+            ),
+        )
     stmt = (
         select(
+            variants.c.id,
+            variants.c.sku,
             balances.c.location_id,
             locations.c.sellable,
-            func.sum(balances.c.on_hand).label("on_hand"),
-            func.sum(balances.c.reserved).label("reserved"),
+            balances.c.on_hand,
+            balances.c.reserved,
+        )  # fmt: skip
+        .select_from(
+            variants.outerjoin(balances, on_balance).outerjoin(
+                locations, locations.c.id == balances.c.location_id
+            )
         )
-        .join(locations, locations.c.id == balances.c.location_id)
-        .where(balances.c.variant_id == v.id, balances.c.org_id == actor.org_id)
-        .group_by(balances.c.location_id, locations.c.sellable)
+        .where(variants.c.org_id == actor.org_id)
+        .where(variants.c.sku == sku if sku is not None else variants.c.id == variant_id)
         .order_by(balances.c.location_id)
     )
-    if location_id is not None:
-        stmt = stmt.where(locations.c.path.startswith(_location_path(conn, actor, location_id)))
+    rows = conn.execute(stmt).all()
+    if not rows:
+        raise NotFound("no such variant", {"sku": sku, "variant_id": variant_id})
+    per: dict[int, list[Any]] = {}
+    for r in rows:
+        if r.location_id is not None and (r.on_hand or r.reserved):
+            acc = per.setdefault(r.location_id, [ZERO, ZERO, r.sellable])
+            acc[0] += r.on_hand
+            acc[1] += r.reserved
     on_hand = reserved = available = ZERO
     per_loc = []
-    for r in conn.execute(stmt):
-        if r.on_hand == 0 and r.reserved == 0:
-            continue
-        avail = r.on_hand - r.reserved if r.sellable else ZERO
-        on_hand += r.on_hand
-        reserved += r.reserved
-        available += avail
-        per_loc.append(
-            {
-                "location_id": r.location_id,
-                "on_hand": r.on_hand,
-                "reserved": r.reserved,
-                "available": avail,
-                "sellable": r.sellable,
-            }
-        )
+    for loc, (oh, rs, sellable) in per.items():
+        avail = oh - rs if sellable else ZERO
+        on_hand, reserved, available = on_hand + oh, reserved + rs, available + avail
+        per_loc.append({"location_id": loc, "on_hand": oh, "reserved": rs, "available": avail,
+                        "sellable": sellable})  # fmt: skip
     return {
-        "sku": v.sku,
-        "variant_id": v.id,
-        "on_hand": on_hand,
-        "reserved": reserved,
-        "available": available,
-        "incoming": ZERO,
-        "stock_mode": "active" if available > 0 else "inactive",
-        "locations": per_loc,
-    }
+        "sku": rows[0].sku, "variant_id": rows[0].id, "on_hand": on_hand, "reserved": reserved,
+        "available": available, "incoming": ZERO,
+        "stock_mode": "active" if available > 0 else "inactive", "locations": per_loc,
+    }  # fmt: skip
 
 
 def list_moves(

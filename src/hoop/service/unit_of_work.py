@@ -4,6 +4,7 @@ serialization failure, so such errors never reach a client."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -28,6 +29,7 @@ def _retryable(exc: DBAPIError) -> bool:
 class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
         # On PostgreSQL a read runs in autocommit: under READ COMMITTED every statement takes its
         # own snapshot anyway, and this saves the BEGIN and COMMIT round trips.
         opts: dict[str, object] = {"hoop_write": False}
@@ -37,6 +39,14 @@ class UnitOfWork:
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run fn in one write transaction; commit on return, roll back on any exception."""
+        if self._write_lock is not None:
+            # SQLite has one writer at a time: threads of this process queue here in order
+            # instead of sleeping in SQLite's busy handler (which makes the latency tail long).
+            with self._write_lock:
+                return self._write(fn)
+        return self._write(fn)
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self.engine.begin() as conn:

@@ -20,7 +20,7 @@ from hoop.service.unit_of_work import UnitOfWork
 _bearer = HTTPBearer(auto_error=False, description="a user token or an API key")
 
 
-def get_uow(request: Request) -> UnitOfWork:
+async def get_uow(request: Request) -> UnitOfWork:  # async: no threadpool hop for a lookup
     return request.app.state.uow  # type: ignore[no-any-return]
 
 
@@ -85,8 +85,10 @@ def mutate(
     """Run a mutation in one transaction, honouring Idempotency-Key (`secrets` are response
     fields shown once and never stored for a replay)."""
     key = request.headers.get("idempotency-key")
-    body = payload.model_dump_json(exclude_unset=True) if payload is not None else ""
-    fp = idempotency.fingerprint(request.method, request.url.path, body)
+    fp = ""
+    if key is not None:
+        body = payload.model_dump_json(exclude_unset=True) if payload is not None else ""
+        fp = idempotency.fingerprint(request.method, request.url.path, body)
     (code, content), replayed = idempotency.run(
         uow, org_id, key, fp, lambda conn: (status, encode(fn(conn))), secrets
     )

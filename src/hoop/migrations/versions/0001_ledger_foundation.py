@@ -370,14 +370,6 @@ def upgrade() -> None:
         sa.Column("lot", sa.String(length=64), nullable=False),
         sa.Column("expiry", sa.String(length=10), nullable=True),
         sa.Column("serials", sa.JSON(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["document_id"],
-            ["stock_documents.id"],
-            name=op.f("fk_document_lines_document_id_stock_documents"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["orgs.id"], name=op.f("fk_document_lines_org_id_orgs")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_document_lines")),
     )
     with op.batch_alter_table("document_lines", schema=None) as batch_op:
