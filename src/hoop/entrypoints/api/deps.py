@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -17,6 +17,7 @@ from hoop.service import access, idempotency
 from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
 
+T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="a user token or an API key")
 
 
@@ -27,18 +28,48 @@ async def get_uow(request: Request) -> UnitOfWork:  # async: no threadpool hop f
 UoW = Annotated[UnitOfWork, Depends(get_uow)]
 
 
+def _token(cred: HTTPAuthorizationCredentials | None) -> str:
+    if cred is None or not cred.credentials:
+        raise Unauthorized(
+            "send Authorization: Bearer <token or API key>", code="missing_credentials"
+        )
+    if len(cred.credentials) > 200:
+        raise Unauthorized("invalid token", code="invalid_token")
+    return cred.credentials
+
+
+class Reader:
+    """A read-only request: the caller is authenticated on the same connection and in the same
+    worker thread as the query (one pool checkout, no extra threadpool hop)."""
+
+    def __init__(self, request: Request, uow: UnitOfWork, token: str) -> None:
+        self.request, self.uow, self.token = request, uow, token
+
+    def __call__(self, action: str, fn: Callable[[Connection, Actor], T]) -> T:
+        def run(conn: Connection) -> T:
+            actor = access.authenticate(conn, self.token)
+            self.request.state.actor = actor
+            actor.require(action)
+            return fn(conn, actor)
+
+        return self.uow.read(run)
+
+
+async def get_reader(
+    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Reader:
+    return Reader(request, request.app.state.uow, _token(cred))
+
+
+ReadAs = Annotated[Reader, Depends(get_reader)]
+
+
 def get_actor(
     request: Request,
     uow: UoW,
     cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    if cred is None or not cred.credentials:
-        raise Unauthorized(
-            "send Authorization: Bearer <token or API key>", code="missing_credentials"
-        )
-    token = cred.credentials
-    if len(token) > 200:
-        raise Unauthorized("invalid token", code="invalid_token")
+    token = _token(cred)
     actor = uow.read(lambda conn: access.authenticate(conn, token))
     request.state.actor = actor
     return actor

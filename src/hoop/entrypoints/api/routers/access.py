@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from hoop.entrypoints.api import schemas as s
-from hoop.entrypoints.api.deps import CurrentActor, PathId, UoW, dump, mutate, respond
+from hoop.entrypoints.api.deps import CurrentActor, PathId, ReadAs, UoW, dump, mutate, respond
 from hoop.service import access
 
 router = APIRouter(tags=["org and access"])
@@ -42,9 +42,8 @@ def token(body: s.TokenIn, request: Request, uow: UoW) -> JSONResponse:
 
 
 @router.get("/org", response_model=s.OrgOut)
-def get_org(actor: CurrentActor, uow: UoW) -> JSONResponse:
-    actor.require("org.read")
-    return respond(uow.read(lambda conn: access.get_org(conn, actor)))
+def get_org(read: ReadAs) -> JSONResponse:
+    return respond(read("org.read", lambda conn, actor: access.get_org(conn, actor)))
 
 
 @router.patch("/org", response_model=s.OrgOut)
@@ -69,8 +68,8 @@ def create_user(body: s.UserIn, actor: CurrentActor, request: Request, uow: UoW)
 
 
 @router.get("/users", response_model=list[s.UserOut])
-def list_users(actor: CurrentActor, uow: UoW) -> JSONResponse:
-    return respond(uow.read(lambda conn: access.list_users(conn, actor)))
+def list_users(read: ReadAs) -> JSONResponse:
+    return respond(read("users.manage", lambda conn, actor: access.list_users(conn, actor)))
 
 
 @router.post("/api-keys", status_code=201, response_model=s.ApiKeyOut)

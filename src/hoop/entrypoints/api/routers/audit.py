@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from hoop.entrypoints.api import schemas as s
-from hoop.entrypoints.api.deps import CurrentActor, Page, UoW, respond
+from hoop.entrypoints.api.deps import CurrentActor, Page, ReadAs, UoW, respond
 from hoop.service import audit, queries
 
 router = APIRouter(tags=["audit"])
@@ -16,15 +16,15 @@ router = APIRouter(tags=["audit"])
 
 @router.get("/audit", response_model=s.Page[s.AuditOut])
 def list_audit(
-    actor: CurrentActor,
-    uow: UoW,
+    read: ReadAs,
     page: Page,
     object_type: Annotated[str | None, Query(max_length=40)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
-    items = uow.read(
-        lambda conn: queries.list_audit(
+    items = read(
+        "audit.read",
+        lambda conn, actor: queries.list_audit(
             conn,
             actor,
             limit=page.limit,
@@ -32,7 +32,7 @@ def list_audit(
             object_type=object_type,
             object_id=object_id,
             action=action,
-        )
+        ),
     )
     return respond(page.page(items))
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from hoop.entrypoints.api import schemas as s
-from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, UoW, dump, mutate, respond
+from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, ReadAs, UoW, dump, mutate, respond
 from hoop.service import catalog
 
 router = APIRouter(tags=["catalog and locations"])
@@ -30,23 +30,23 @@ def create_product(
 
 @router.get("/products", response_model=s.Page[s.ProductOut])
 def list_products(
-    actor: CurrentActor,
-    uow: UoW,
+    read: ReadAs,
     page: Page,
     q: Annotated[str | None, Query(max_length=100)] = None,
     status: Literal["draft", "active", "archived"] | None = None,
 ) -> JSONResponse:
-    actor.require("catalog.read")
-    items = uow.read(
-        lambda conn: catalog.list_products(conn, actor, page.limit, page.after, q, status)
+    items = read(
+        "catalog.read",
+        lambda conn, actor: catalog.list_products(conn, actor, page.limit, page.after, q, status),
     )
     return respond(page.page(items))
 
 
 @router.get("/products/{product_id}", response_model=s.ProductOut)
-def get_product(product_id: PathId, actor: CurrentActor, uow: UoW) -> JSONResponse:
-    actor.require("catalog.read")
-    return respond(uow.read(lambda conn: catalog.get_product(conn, actor, product_id)))
+def get_product(product_id: PathId, read: ReadAs) -> JSONResponse:
+    return respond(
+        read("catalog.read", lambda conn, actor: catalog.get_product(conn, actor, product_id))
+    )
 
 
 @router.patch("/products/{product_id}", response_model=s.ProductOut)
@@ -64,15 +64,14 @@ def patch_product(
 
 @router.get("/variants", response_model=s.Page[s.VariantOut])
 def list_variants(
-    actor: CurrentActor,
-    uow: UoW,
+    read: ReadAs,
     page: Page,
     sku: Annotated[str | None, Query(max_length=64)] = None,
     gtin: Annotated[str | None, Query(max_length=14)] = None,
 ) -> JSONResponse:
-    actor.require("catalog.read")
-    items = uow.read(
-        lambda conn: catalog.find_variants(conn, actor, sku, gtin, page.limit, page.after)
+    items = read(
+        "catalog.read",
+        lambda conn, actor: catalog.find_variants(conn, actor, sku, gtin, page.limit, page.after),
     )
     return respond(page.page(items))
 
@@ -93,20 +92,22 @@ def create_location(
 
 @router.get("/locations", response_model=s.Page[s.LocationOut])
 def list_locations(
-    actor: CurrentActor,
-    uow: UoW,
+    read: ReadAs,
     page: Page,
     type: Annotated[str | None, Query(max_length=20)] = None,
 ) -> JSONResponse:
-    actor.require("catalog.read")
-    items = uow.read(lambda conn: catalog.list_locations(conn, actor, page.limit, page.after, type))
+    items = read(
+        "catalog.read",
+        lambda conn, actor: catalog.list_locations(conn, actor, page.limit, page.after, type),
+    )
     return respond(page.page(items))
 
 
 @router.get("/locations/{location_id}", response_model=s.LocationOut)
-def get_location(location_id: PathId, actor: CurrentActor, uow: UoW) -> JSONResponse:
-    actor.require("catalog.read")
-    return respond(uow.read(lambda conn: catalog.get_location(conn, actor, location_id)))
+def get_location(location_id: PathId, read: ReadAs) -> JSONResponse:
+    return respond(
+        read("catalog.read", lambda conn, actor: catalog.get_location(conn, actor, location_id))
+    )
 
 
 @router.patch("/locations/{location_id}", response_model=s.LocationOut)

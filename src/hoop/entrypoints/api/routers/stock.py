@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from hoop.domain.errors import ValidationFailed
 from hoop.entrypoints.api import schemas as s
-from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, UoW, dump, mutate, respond
+from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, ReadAs, UoW, dump, mutate, respond
 from hoop.service import queries, stock
 
 router = APIRouter(tags=["stock"])
@@ -49,23 +49,21 @@ def create_documents(
 
 @router.get("/stock-documents", response_model=s.Page[s.DocumentOut])
 def list_documents(
-    actor: CurrentActor,
-    uow: UoW,
+    read: ReadAs,
     page: Page,
     state: Annotated[str | None, Query(max_length=20)] = None,
     type: Annotated[str | None, Query(max_length=20)] = None,
 ) -> JSONResponse:
-    actor.require("stock.read")
-    items = uow.read(
-        lambda conn: stock.list_documents(conn, actor, page.limit, page.after, state, type)
+    items = read(
+        "stock.read",
+        lambda conn, actor: stock.list_documents(conn, actor, page.limit, page.after, state, type),
     )
     return respond(page.page(items))
 
 
 @router.get("/stock-documents/{doc_id}", response_model=s.DocumentOut)
-def get_document(doc_id: PathId, actor: CurrentActor, uow: UoW) -> JSONResponse:
-    actor.require("stock.read")
-    return respond(uow.read(lambda conn: stock.get_document(conn, actor, doc_id)))
+def get_document(doc_id: PathId, read: ReadAs) -> JSONResponse:
+    return respond(read("stock.read", lambda conn, actor: stock.get_document(conn, actor, doc_id)))
 
 
 def _command(name: Literal["submit", "approve", "cancel", "receive"]):  # type: ignore[no-untyped-def]
@@ -102,18 +100,19 @@ def reject_document(
 
 @router.get("/stock/availability", response_model=s.AvailabilityOut)
 def availability(
-    actor: CurrentActor, uow: UoW, sku: Sku = None, variant_id: QId = None, location_id: QId = None
+    read: ReadAs, sku: Sku = None, variant_id: QId = None, location_id: QId = None
 ) -> JSONResponse:
-    actor.require("stock.read")
     return respond(
-        uow.read(lambda conn: queries.availability(conn, actor, sku, variant_id, location_id))
+        read(
+            "stock.read",
+            lambda conn, actor: queries.availability(conn, actor, sku, variant_id, location_id),
+        )
     )
 
 
 @router.get("/stock/moves", response_model=s.Page[s.MoveOut])
 def moves(
-    actor: CurrentActor,
-    uow: UoW,
+    read: ReadAs,
     page: Page,
     sku: Sku = None,
     variant_id: QId = None,
@@ -122,12 +121,12 @@ def moves(
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
 ) -> JSONResponse:
-    actor.require("stock.read")
     for t in (from_, to):
         if t is not None and t.tzinfo is None:
             raise ValidationFailed("from and to need a time zone", {"field": "from"})
-    items = uow.read(
-        lambda conn: queries.list_moves(
+    items = read(
+        "stock.read",
+        lambda conn, actor: queries.list_moves(
             conn,
             actor,
             sku=sku,
@@ -138,6 +137,6 @@ def moves(
             document_id=document_id,
             limit=page.limit,
             after=page.after,
-        )
+        ),
     )
     return respond(page.page(items))
