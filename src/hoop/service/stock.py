@@ -89,8 +89,9 @@ def _line_refs(raw_lines: Any) -> tuple[set[str], set[int]]:
 def _parse_lines(
     doc_type: str, raw_lines: list[dict[str, Any]], found: dict[Any, Any]
 ) -> tuple[list[Line], dict[int, Any]]:
-    skus, ids = _line_refs(raw_lines)
-    missing = sorted(str(k) for k in (skus | ids) if k not in found)
+    """Lines already shape-checked by _line_refs, against the variants found for them."""
+    refs = {ln["variant_id"] if ln.get("variant_id") is not None else ln["sku"] for ln in raw_lines}
+    missing = sorted(str(k) for k in refs if k not in found)
     if missing:
         raise NotFound(f"unknown sku or variant: {', '.join(missing[:20])}", {"missing": missing})
     lines: list[Line] = []
