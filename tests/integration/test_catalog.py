@@ -88,3 +88,15 @@ def test_location_tree_and_virtuals(org):
     org.post("/locations", {"name": "a", "code": code, "type": "store"}, expect=201)
     r = org.post("/locations", {"name": "b", "code": code, "type": "store"}, expect=409)
     assert r.json()["error"]["code"] == "duplicate_code"
+
+
+def test_search_treats_wildcards_literally(org):
+    tag = unique("pct")
+    org.post(
+        "/products", {"name": f"{tag} 100% cotton", "variants": [{"sku": unique("S")}]}, expect=201
+    )
+    org.post(
+        "/products", {"name": f"{tag} 100 cotton", "variants": [{"sku": unique("S")}]}, expect=201
+    )
+    found = org.get(f"/products?q={tag}%20100%25")["items"]
+    assert [p["name"] for p in found] == [f"{tag} 100% cotton"]

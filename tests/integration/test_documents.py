@@ -368,3 +368,16 @@ def test_batch_posts_all_or_nothing(org):
     big = {**ship, "lines": [{"sku": b, "qty": 50}]}
     org.post("/stock-documents/batch", {"documents": [receipt, big]}, expect=409)
     assert org.availability(a)["on_hand"] == "2" and org.availability(b)["on_hand"] == "2"
+
+
+def test_document_list_pages_newest_first_with_lines(org):
+    wh = org.location()
+    sku = unique("S")
+    org.product([sku])
+    ids = [org.receive(wh, [{"sku": sku, "qty": n, "unit_cost": 1}])["id"] for n in (1, 2, 3)]
+    page = org.get("/stock-documents?limit=2")
+    assert [d["id"] for d in page["items"]] == [ids[2], ids[1]]
+    assert page["items"][0]["lines"][0]["sku"] == sku
+    assert page["items"][0]["lines"][0]["qty"] == "3"
+    rest = org.get(f"/stock-documents?limit=2&cursor={page['next_cursor']}")["items"]
+    assert [d["id"] for d in rest] == [ids[0]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -185,13 +184,26 @@ def get_product(conn: Connection, actor: Actor, product_id: int) -> dict[str, An
     ).first()
     if row is None:
         raise NotFound("no such product", {"id": product_id})
-    vs = conn.execute(
-        select(variants).where(variants.c.product_id == product_id).order_by(variants.c.id)
-    ).all()
-    d = dict(row._mapping)
-    d.pop("org_id")
-    d["variants"] = [_variant_out(v) for v in vs]
-    return d
+    return _with_variants(conn, [row])[0]
+
+
+def _with_variants(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """Product rows with their variants, in one query for the whole list."""
+    by_product: dict[int, list[dict[str, Any]]] = {r.id: [] for r in rows}
+    if by_product:
+        for v in conn.execute(
+            select(variants)
+            .where(variants.c.product_id.in_(list(by_product)))
+            .order_by(variants.c.id)
+        ):
+            by_product[v.product_id].append(_variant_out(v))
+    out = []
+    for r in rows:
+        d = dict(r._mapping)
+        d.pop("org_id")
+        d["variants"] = by_product[r.id]
+        out.append(d)
+    return out
 
 
 def list_products(
@@ -202,23 +214,25 @@ def list_products(
     q: str | None = None,
     status: str | None = None,
 ) -> list[dict[str, Any]]:
-    stmt = select(products.c.id).where(products.c.org_id == actor.org_id)
+    stmt = select(products).where(products.c.org_id == actor.org_id)
     if after is not None:
         stmt = stmt.where(products.c.id > after)
     if status:
         stmt = stmt.where(products.c.status == _enum(status, ProductStatus, "status"))
     if q:
-        like = f"%{q.lower()}%"
+        # contains(..., autoescape): a typed % or _ is searched for, not a wildcard
+        needle = q.lower()
         stmt = stmt.where(
-            func.lower(products.c.name).like(like)
+            func.lower(products.c.name).contains(needle, autoescape=True)
             | products.c.id.in_(
                 select(variants.c.product_id).where(
-                    variants.c.org_id == actor.org_id, func.lower(variants.c.sku).like(like)
+                    variants.c.org_id == actor.org_id,
+                    func.lower(variants.c.sku).contains(needle, autoescape=True),
                 )
             )
         )
-    ids = conn.execute(stmt.order_by(products.c.id).limit(limit)).scalars().all()
-    return [get_product(conn, actor, i) for i in ids]
+    rows = conn.execute(stmt.order_by(products.c.id).limit(limit)).all()
+    return _with_variants(conn, list(rows))
 
 
 def update_product(
@@ -458,6 +472,3 @@ def resolve_variants(
         out[r.sku] = r
         out[r.id] = r
     return out
-
-
-ZERO = Decimal(0)

@@ -444,16 +444,29 @@ def _load(conn: Connection, org_id: int, doc_id: int, lock: bool = True) -> dict
 
 
 def _load_lines(conn: Connection, doc: dict[str, Any]) -> tuple[list[Line], dict[int, Any]]:
-    rows = conn.execute(
+    lines, by_variant = _lines_of(conn, doc["org_id"], [doc["id"]])
+    return lines.get(doc["id"], []), by_variant
+
+
+def _lines_of(
+    conn: Connection, org_id: int, doc_ids: list[int]
+) -> tuple[dict[int, list[Line]], dict[int, Any]]:
+    """The lines of several documents and their variants: two queries however many."""
+    lines: dict[int, list[Line]] = {}
+    if not doc_ids:
+        return lines, {}
+    for r in conn.execute(
         select(document_lines)
-        .where(document_lines.c.document_id == doc["id"])
-        .order_by(document_lines.c.line_no)
-    ).all()
-    lines = [
-        Line(r.variant_id, r.qty, r.unit_cost, r.lot, r.expiry, tuple(r.serials or ()), r.line_no)
-        for r in rows
-    ]
-    found = resolve_variants(conn, doc["org_id"], set(), {ln.variant_id for ln in lines})
+        .where(document_lines.c.document_id.in_(doc_ids))
+        .order_by(document_lines.c.document_id, document_lines.c.line_no)
+    ):
+        lines.setdefault(r.document_id, []).append(
+            Line(
+                r.variant_id, r.qty, r.unit_cost, r.lot, r.expiry, tuple(r.serials or ()), r.line_no
+            )  # fmt: skip
+        )
+    ids = {ln.variant_id for ls in lines.values() for ln in ls}
+    found = resolve_variants(conn, org_id, set(), ids)
     return lines, {k: v for k, v in found.items() if isinstance(k, int)}
 
 
@@ -645,12 +658,16 @@ def list_documents(
     state: str | None = None,
     type_: str | None = None,
 ) -> list[dict[str, Any]]:
-    stmt = select(stock_documents.c.id).where(stock_documents.c.org_id == actor.org_id)
+    stmt = select(stock_documents).where(stock_documents.c.org_id == actor.org_id)
     if after is not None:
         stmt = stmt.where(stock_documents.c.id < after)
     if state:
         stmt = stmt.where(stock_documents.c.state == state)
     if type_:
         stmt = stmt.where(stock_documents.c.type == type_)
-    ids = conn.execute(stmt.order_by(stock_documents.c.id.desc()).limit(limit)).scalars().all()
-    return [get_document(conn, actor, i) for i in ids]
+    docs = [
+        dict(r._mapping)
+        for r in conn.execute(stmt.order_by(stock_documents.c.id.desc()).limit(limit))
+    ]
+    lines, by_variant = _lines_of(conn, actor.org_id, [d["id"] for d in docs])
+    return [_shape(d, lines.get(d["id"], []), by_variant) for d in docs]
