@@ -88,7 +88,7 @@ qty = st.decimals(min_value=D("0.0001"), max_value=D("1000"), places=4)
 )
 def test_reversal_nets_every_balance_to_zero(specs):
     ms = [Move(v, SUP if i % 2 else B, loc, q) for i, (v, loc, q) in enumerate(specs)]
-    net = balance_deltas(ms + reverse(ms), INTERNAL)
+    net = balance_deltas(ms + reverse(enumerate(ms, 1)), INTERNAL)
     assert net == {}
 
 

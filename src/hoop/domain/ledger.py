@@ -41,6 +41,7 @@ class Move:
     serial: str | None = None
     unit_cost: Decimal | None = None
     line_no: int = 0
+    reverses: int | None = None  # the move this one undoes (a cancelled document's)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def moves_for(lines: Iterable[Line], route: Route) -> list[Move]:
     return out
 
 
-def reverse(moves: Iterable[Move]) -> list[Move]:
+def reverse(moves: Iterable[tuple[int, Move]]) -> list[Move]:
+    """Moves undoing (move id, move) pairs: the other way round, each naming what it undoes."""
     return [
         Move(
             m.variant_id,
@@ -124,8 +126,9 @@ def reverse(moves: Iterable[Move]) -> list[Move]:
             m.serial,
             m.unit_cost,
             m.line_no,
+            move_id,
         )
-        for m in moves
+        for move_id, m in moves
     ]
 
 

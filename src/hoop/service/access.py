@@ -18,7 +18,7 @@ from hoop.domain.documents import STANDARD_REASONS, parse_approval_rules
 from hoop.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from hoop.domain.locations import VIRTUAL_TYPES
 from hoop.domain.plans import Plan, validate_roles
-from hoop.service import audit
+from hoop.service import audit, costing
 from hoop.service.context import Actor
 
 _hasher = PasswordHasher()
@@ -133,6 +133,7 @@ def signup(
         .returning(orgs.c.id)
     ).scalar_one()
     _create_virtual_locations(conn, org_id, now)
+    costing.record_method(conn, org_id, settings["costing_method"], now)
     try:
         user_id = conn.execute(
             insert(users)
@@ -406,6 +407,8 @@ def update_org(conn: Connection, actor: Actor, changes: dict[str, Any]) -> dict[
             )
     if values:
         conn.execute(update(orgs).where(orgs.c.id == actor.org_id).values(**values))
+    if method != before["costing_method"]:
+        costing.method_changed(conn, actor, method=method, org_default=method)
     after = get_org(conn, actor)
     audit.record(
         conn,

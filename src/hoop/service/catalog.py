@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from hoop.adapters.db.tables import locations, products, variants
+from hoop.adapters.db.tables import locations, orgs, products, variants
 from hoop.domain.catalog import (
     ProductStatus,
     Tracking,
@@ -18,7 +18,7 @@ from hoop.domain.catalog import (
 from hoop.domain.errors import Conflict, NotFound, ValidationFailed
 from hoop.domain.locations import ROOT_TYPES, LocationType, child_allowed, is_internal
 from hoop.domain.quantities import parse_decimal
-from hoop.service import audit
+from hoop.service import audit, costing
 from hoop.service.context import Actor
 
 COSTING = ("fifo", "lifo", "average")
@@ -162,6 +162,9 @@ def create_product(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict
         .returning(products.c.id)
     ).scalar_one()
     conn.execute(insert(variants), [{**v, "product_id": pid, "created_at": now} for v in vals])
+    if method is not None:
+        costing.record_method(conn, actor.org_id, method, now, product_id=pid,
+                              user_id=actor.user_id)  # fmt: skip
     out = get_product(conn, actor, pid)
     audit.record(conn, actor, "product.create", "product", pid, None, out)
     return out
@@ -277,6 +280,14 @@ def update_product(
     if values:
         values["updated_at"] = _now()
         conn.execute(update(products).where(products.c.id == product_id).values(**values))
+    if "costing_method" in values and values["costing_method"] != before["costing_method"]:
+        org_default = conn.execute(
+            select(orgs.c.costing_method).where(orgs.c.id == actor.org_id)
+        ).scalar_one()
+        costing.method_changed(
+            conn, actor, product_id=product_id, method=values["costing_method"],
+            org_default=org_default,
+        )  # fmt: skip
     after = get_product(conn, actor, product_id)
     audit.record(
         conn,

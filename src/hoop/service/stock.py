@@ -32,7 +32,7 @@ from hoop.domain.ledger import (
     validate_line,
 )
 from hoop.domain.quantities import parse_decimal, q4
-from hoop.service import audit
+from hoop.service import audit, costing
 from hoop.service.catalog import resolve_variants, virtual_location_ids
 from hoop.service.context import Actor
 
@@ -417,9 +417,11 @@ def _post(
         # never are. So the internal set needs no query.
         internal |= {doc[k] for k in LOCATION_FIELDS} - {None}
         names.update((k, v.sku) for k, v in by_variant.items())
+    costing.check_open(conn, actor.org_id, [eff for _, eff, _ in groups])
+    types = {i: kind for kind, i in _virtual(conn, actor.org_id).items()}
     ledger_db.post_moves(
         conn, actor.org_id, groups, internal, recorded_at=now, user_id=actor.user_id,
-        sku_names=names, reversal=reversal,
+        sku_names=names, reversal=reversal, virtual_types=types,
     )  # fmt: skip
     if leg == "out" and not reversal:
         entries = {
@@ -506,18 +508,10 @@ def _reversing_moves(conn: Connection, doc: dict[str, Any]) -> list[Move]:
         .order_by(moves.c.id)
     ).all()
     return reverse(
-        Move(
-            m.variant_id,
-            m.from_location_id,
-            m.to_location_id,
-            m.qty,
-            m.lot,
-            m.serial,
-            m.unit_cost,
-            m.line_no,
-        )  # fmt: skip
+        (m.id, Move(m.variant_id, m.from_location_id, m.to_location_id, m.qty, m.lot, m.serial,
+                    m.unit_cost, m.line_no))
         for m in rows
-    )
+    )  # fmt: skip
 
 
 def _set(conn: Connection, doc: dict[str, Any], **values: Any) -> None:

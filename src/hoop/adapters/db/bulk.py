@@ -69,23 +69,26 @@ def upsert_balances(
 
 _MOVE_COLS = (
     "org_id, document_id, line_no, variant_id, from_location_id, to_location_id, qty, lot, "
-    "serial, unit_cost, value, reversal, effective_at, recorded_at, user_id"
+    "serial, unit_cost, value, reversal, effective_at, recorded_at, user_id, reverses_move_id"
 )
 
 _PG_MOVES = f"""
 INSERT INTO moves ({_MOVE_COLS})
 SELECT %(org)s, (e->>0)::bigint, (e->>2)::int, (e->>3)::bigint, (e->>4)::bigint,
        (e->>5)::bigint, (e->>6)::bigint, e->>7, e->>8, (e->>9)::bigint, (e->>10)::bigint,
-       %(rev)s, (e->>1)::timestamptz, %(rec)s, %(usr)s
-FROM json_array_elements(%(rows)s::json) AS x(e)
+       %(rev)s, (e->>1)::timestamptz, %(rec)s, %(usr)s, (e->>11)::bigint
+FROM json_array_elements(%(rows)s::json) WITH ORDINALITY AS x(e, n)
+ORDER BY n
+RETURNING id
 """
 
-_SQLITE_MOVES = f"INSERT INTO moves ({_MOVE_COLS}) VALUES ({', '.join('?' * 15)})"
+_SQLITE_MOVES = f"INSERT INTO moves ({_MOVE_COLS}) VALUES ({', '.join('?' * 16)})"
 
-# (document, effective at, line_no, variant, from, to, qty, lot, serial, unit_cost, value)
+# (document, effective at, line_no, variant, from, to, qty, lot, serial, unit_cost, value,
+#  reverses move id)
 MoveRow = tuple[
     int | None, datetime, int, int, int, int, Decimal, str, str | None, Decimal | None,
-    Decimal | None,
+    Decimal | None, int | None,
 ]  # fmt: skip
 
 
@@ -102,9 +105,10 @@ def insert_moves(
     reversal: bool,
     recorded_at: datetime,
     user_id: int | None,
-) -> None:
+) -> list[int]:
+    """Insert the moves; return their ids, in the order of `rows`."""
     if not rows:
-        return
+        return []
     to_db = _time(conn, moves.c.effective_at)
     rec = to_db(recorded_at)
     if conn.dialect.name == "postgresql":
@@ -123,15 +127,17 @@ def insert_moves(
                     r[8],
                     scaled(r[9]),
                     scaled(r[10]),
+                    r[11],
                 )
                 for r in rows
             ]  # fmt: skip
         )
-        conn.exec_driver_sql(
+        ids = conn.exec_driver_sql(
             _PG_MOVES,
             {"org": org_id, "rev": reversal, "rec": rec, "usr": user_id, "rows": payload},
-        )
-        return
+        ).scalars()
+        # ids come from the sequence in insertion order, which is the rows' order (ORDER BY n)
+        return sorted(ids)
     effs: dict[datetime, Any] = {}
     conn.exec_driver_sql(
         _SQLITE_MOVES,
@@ -152,10 +158,15 @@ def insert_moves(
                 effs[r[1]] if r[1] in effs else effs.setdefault(r[1], to_db(r[1])),
                 rec,
                 user_id,
+                r[11],
             )  # fmt: skip
             for r in rows
         ],
     )
+    # SQLite writers hold the database lock (BEGIN IMMEDIATE), and rowids are max + 1: the rows
+    # just inserted are the last len(rows) ids.
+    last = conn.exec_driver_sql("SELECT max(id) FROM moves").scalar_one()
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 _LINE_COLS = "org_id, document_id, line_no, variant_id, qty, unit_cost, lot, expiry, serials"

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hoop.adapters.db import bulk
+from hoop.adapters.db import costing as costing_db
 from hoop.adapters.db.tables import locations, lots, serials
 from hoop.domain.errors import Conflict, InsufficientStock
 from hoop.domain.ledger import (
@@ -201,6 +202,7 @@ def post_moves(
     sku_names: dict[int, str],
     reversal: bool = False,
     reserved: dict[BalanceKey, Decimal] | None = None,
+    virtual_types: dict[int, str] | None = None,
 ) -> int:
     """Post the moves of one or more documents atomically (the caller's transaction). Raises
     and writes nothing on a shortage or serial conflict (the caller rolls back). Returns the
@@ -221,11 +223,21 @@ def post_moves(
     _apply_serials(conn, org_id, every, internal, recorded_at)
     move_rows = [
         (doc_id, eff, m.line_no, m.variant_id, m.from_location_id, m.to_location_id, m.qty,
-         m.lot, m.serial, m.unit_cost, None if m.unit_cost is None else q4(m.qty * m.unit_cost))
+         m.lot, m.serial, m.unit_cost, None if m.unit_cost is None else q4(m.qty * m.unit_cost),
+         m.reverses)
         for doc_id, eff, ms in groups
         for m in ms
     ]  # fmt: skip
-    bulk.insert_moves(
+    ids = bulk.insert_moves(
         conn, org_id, move_rows, reversal=reversal, recorded_at=recorded_at, user_id=user_id
     )
+    if virtual_types is not None:
+        valued = costing_db.classify(
+            (
+                (i, r[3], r[1], r[4], r[5], bulk.scaled(r[6]), bulk.scaled(r[9]), r[11])
+                for i, r in zip(ids, move_rows, strict=True)
+            ),
+            virtual_types,
+        )
+        costing_db.cost_moves(conn, org_id, valued, recorded_at)
     return len(move_rows)

@@ -53,6 +53,8 @@ orgs = Table(
     Column("reason_codes", JSON, nullable=False),
     Column("default_shipping_location_id", Id, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # moves effective before this instant are in a closed accounting period
+    Column("closed_until", UtcDateTime, nullable=True),
 )
 
 users = Table(
@@ -206,6 +208,7 @@ moves = Table(
     Column("unit_cost", Scaled, nullable=True),
     Column("value", Scaled, nullable=True),
     Column("reversal", Boolean, nullable=False),
+    Column("reverses_move_id", Id, nullable=True),  # the move a reversing move undoes
     Column("effective_at", UtcDateTime, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("user_id", Id, nullable=True),
@@ -292,4 +295,87 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+# ---------------------------------------------------------------- costing and finance
+# Derived from the ledger: re-costing (a backdated move, a method change) may replace these rows;
+# `hoop costing recompute` rebuilds them from the moves alone.
+
+# The costing method in force over time: org default (product_id null) and product overrides
+# (method null: the override is removed). Costing reads it to know which method held when.
+costing_methods = Table(
+    "costing_methods",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("product_id", Id, nullable=True),
+    Column("method", String(10), nullable=True),
+    Column("effective_at", UtcDateTime, nullable=False),
+    Column("changed_by", Id, nullable=True),
+    Index("ix_costing_methods_org", "org_id", "product_id", "effective_at"),
+)
+
+# One row per cost event of a variant (a valued move, or a change of method): its value and the
+# variant's valued stock after it. Valuation as of T reads the last row at or before T.
+cost_entries = Table(
+    "cost_entries",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("effective_at", UtcDateTime, nullable=False),
+    Column("ord", BigInteger, nullable=False),  # move id; 0 for a method change
+    Column("move_id", Id, nullable=True),
+    Column("counter", String(12), nullable=False),  # supplier|customer|adjustment|scrap|...
+    Column("method", String(10), nullable=False),
+    Column("qty", Scaled, nullable=False),  # signed: + in, - out, 0 revaluation
+    Column("value", Scaled, nullable=False),  # signed
+    Column("qty_after", Scaled, nullable=False),
+    Column("value_after", Scaled, nullable=False),
+    UniqueConstraint("org_id", "variant_id", "effective_at", "ord", name="uq_cost_entries_key"),
+    Index("ix_cost_entries_org_counter_eff", "org_id", "counter", "effective_at"),
+    Index("ix_cost_entries_move", "move_id"),
+)
+
+# The open cost layers of each variant now (a `Book`, as JSON), and its totals.
+cost_books = Table(
+    "cost_books",
+    metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("variant_id", Id, primary_key=True),
+    Column("method", String(10), nullable=False),
+    Column("qty", Scaled, nullable=False),
+    Column("value", Scaled, nullable=False),
+    Column("book", JSON, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The accounting journal: append-only double entries. Re-costing adds corrections dated at the
+# move that caused them; nothing here is ever rewritten.
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("effective_at", UtcDateTime, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("move_id", Id, nullable=True),
+    Column("kind", String(12), nullable=False),  # posting | correction | revaluation
+    Column("debit", String(40), nullable=False),
+    Column("credit", String(40), nullable=False),
+    Column("amount", Scaled, nullable=False),  # > 0
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Index("ix_journal_org_eff", "org_id", "effective_at"),
+    Index("ix_journal_org_variant", "org_id", "variant_id"),
+)
+
+period_closes = Table(
+    "period_closes",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False, index=True),
+    Column("closed_until", UtcDateTime, nullable=False),
+    Column("closed_by", Id, nullable=True),
+    Column("closed_at", UtcDateTime, nullable=False),
 )

@@ -1,0 +1,527 @@
+"""Costing in the database: books, cost entries and journal entries kept beside the ledger.
+
+After a posting, `cost_moves` costs the moves that cross the valuation boundary (valued
+locations: the internal tree and `transit`). Per variant, one of two paths:
+
+* append (the common case): the new moves come after everything the variant's book has seen,
+  so they are applied to the stored book (its open layers) and appended; a few statements
+  whatever the history length.
+* replay: a backdated move, a variant seen for the first time, or a change of method the book
+  cannot take from where it is. The variant's history is costed again from its first move (a
+  pure fold, `domain.costing.recompute`); rows from the earliest changed event on are replaced,
+  and every event whose value changed gets a correcting journal entry dated at that event.
+  Other variants are untouched. Work grows with the variant's own history, not the org's.
+
+Reads here bypass the `Scaled` type: quantities and money travel as the scaled integers the
+core works in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, and_, delete, or_, select, type_coerce
+
+from hoop.adapters.db.tables import (
+    cost_books,
+    cost_entries,
+    costing_methods,
+    moves,
+    variants,
+)
+from hoop.domain.costing import (
+    Book,
+    CostedMove,
+    CostEvent,
+    CostLayersExhausted,
+    Key,
+    Method,
+    MethodNotTracked,
+    recompute,
+    run,
+)
+from hoop.domain.errors import Conflict
+from hoop.domain.journal import entry_for
+from hoop.domain.quantities import from_scaled
+
+CHUNK = 500  # variants per replay batch
+
+
+def _raw(col: Any) -> Any:
+    return type_coerce(col, BigInteger)
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+@dataclass(frozen=True, slots=True)
+class Valued:
+    """A move across the valuation boundary."""
+
+    move_id: int
+    variant_id: int
+    effective_at: datetime
+    qty: int  # scaled, > 0
+    inbound: bool
+    unit_cost: int | None  # scaled; inbound only
+    reverses: int | None
+    counter: str  # the virtual location type across the boundary
+
+    @property
+    def key(self) -> Key:
+        return (self.effective_at, self.move_id)
+
+    def event(self) -> CostEvent:
+        cost = self.unit_cost if self.inbound else None
+        return CostEvent(self.key, self.qty, self.inbound, cost, self.reverses)
+
+
+def classify(
+    rows: Iterable[tuple[int, int, datetime, int, int, int, int | None, int | None]],
+    virtual_types: dict[int, str],
+) -> list[Valued]:
+    """(id, variant, effective_at, from, to, qty, unit_cost, reverses) -> the valued ones."""
+    out = []
+    for move_id, variant_id, eff, src, dst, qty, unit_cost, reverses in rows:
+        src_kind, dst_kind = virtual_types.get(src), virtual_types.get(dst)
+        src_valued = src_kind is None or src_kind == "transit"
+        dst_valued = dst_kind is None or dst_kind == "transit"
+        if src_valued == dst_valued:
+            continue  # a transfer moves quantity, not value; virtual to virtual is outside
+        counter = src_kind if dst_valued else dst_kind
+        assert counter is not None
+        out.append(
+            Valued(move_id, variant_id, eff, qty, dst_valued, unit_cost, reverses, counter)
+        )  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------ method timeline
+
+
+class Timeline:
+    """Which costing method was in force for each product, over time."""
+
+    def __init__(self, conn: Connection, org_id: int) -> None:
+        from hoop.adapters.db.tables import orgs
+
+        self.default = conn.execute(
+            select(orgs.c.costing_method).where(orgs.c.id == org_id)
+        ).scalar_one()
+        self.org: list[tuple[datetime, int, str]] = []
+        self.products: dict[int, list[tuple[datetime, int, str | None]]] = defaultdict(list)
+        for r in conn.execute(
+            select(
+                costing_methods.c.effective_at,
+                costing_methods.c.id,
+                costing_methods.c.product_id,
+                costing_methods.c.method,
+            )
+            .where(costing_methods.c.org_id == org_id)
+            .order_by(costing_methods.c.effective_at, costing_methods.c.id)
+        ):
+            if r.product_id is None:
+                self.org.append((r.effective_at, r.id, r.method))
+            else:
+                self.products[r.product_id].append((r.effective_at, r.id, r.method))
+
+    def method_at(self, product_id: int, at: datetime) -> Method:
+        override = None
+        for eff, _, m in self.products.get(product_id, ()):
+            if eff > at:
+                break
+            override = m
+        if override:
+            return Method(override)
+        org = self.org[0][2] if self.org else self.default
+        for eff, _, m in self.org:
+            if eff > at:
+                break
+            org = m
+        return Method(org)
+
+    def events(self, product_id: int, first: datetime) -> tuple[Method, list[CostEvent]]:
+        """The method in force at `first` (the variant's first cost event) and the changes
+        after it, as cost events at (time, 0)."""
+        current = self.method_at(product_id, first)
+        times = sorted(
+            {e for e, _, _ in self.org} | {e for e, _, _ in self.products.get(product_id, ())}
+        )
+        changes = []
+        for t in times:
+            if t <= first:
+                continue
+            m = self.method_at(product_id, t)
+            if m != current:
+                changes.append(CostEvent.change((t, 0), m))
+                current = m
+        return self.method_at(product_id, first), changes
+
+
+# ------------------------------------------------------------------ writes
+
+
+def _json_rows(rows: Sequence[Sequence[Any]]) -> str:
+    return json.dumps(rows, default=lambda v: v.isoformat())
+
+
+_PG_ENTRIES = """
+INSERT INTO cost_entries (org_id, variant_id, effective_at, ord, move_id, counter, method, qty,
+                          value, qty_after, value_after)
+SELECT %(org)s, (e->>0)::bigint, (e->>1)::timestamptz, (e->>2)::bigint, (e->>3)::bigint, e->>4,
+       e->>5, (e->>6)::bigint, (e->>7)::bigint, (e->>8)::bigint, (e->>9)::bigint
+FROM json_array_elements(%(rows)s::json) AS x(e)
+"""
+_PG_JOURNAL = """
+INSERT INTO journal_entries (org_id, effective_at, variant_id, move_id, kind, debit, credit,
+                             amount, recorded_at)
+SELECT %(org)s, (e->>0)::timestamptz, (e->>1)::bigint, (e->>2)::bigint, e->>3, e->>4, e->>5,
+       (e->>6)::bigint, %(now)s
+FROM json_array_elements(%(rows)s::json) AS x(e)
+"""
+_PG_BOOKS = """
+INSERT INTO cost_books (org_id, variant_id, method, qty, value, book, updated_at)
+SELECT %(org)s, (e->>0)::bigint, e->>1, (e->>2)::bigint, (e->>3)::bigint, e->4, %(now)s
+FROM json_array_elements(%(rows)s::json) AS x(e)
+ON CONFLICT (org_id, variant_id) DO UPDATE
+   SET method = excluded.method, qty = excluded.qty, value = excluded.value,
+       book = excluded.book, updated_at = excluded.updated_at
+"""
+# Lock the books of the variants a posting touches, in variant order, creating empty ones: a
+# no-op update returns the row as it is and holds its lock to the end of the transaction.
+_PG_LOCK_BOOKS = """
+INSERT INTO cost_books (org_id, variant_id, method, qty, value, book, updated_at)
+SELECT %(org)s, (e#>>'{}')::bigint, '', 0, 0, NULL, %(now)s
+FROM json_array_elements(%(rows)s::json) WITH ORDINALITY AS x(e, n)
+ORDER BY n
+ON CONFLICT (org_id, variant_id) DO UPDATE SET org_id = cost_books.org_id
+RETURNING variant_id, book
+"""
+_SQLITE_LOCK_BOOKS = """
+INSERT INTO cost_books (org_id, variant_id, method, qty, value, book, updated_at)
+SELECT ?, value, '', 0, 0, NULL, ? FROM json_each(?) WHERE true
+ON CONFLICT (org_id, variant_id) DO UPDATE SET org_id = cost_books.org_id
+RETURNING variant_id, book
+"""
+
+
+def _to_db(conn: Connection, when: datetime) -> Any:
+    proc = cost_entries.c.effective_at.type.bind_processor(conn.dialect)
+    return proc(when) if proc else when
+
+
+class Writer:
+    """Collects the rows a costing step writes and sends each kind in one statement."""
+
+    def __init__(self, conn: Connection, org_id: int, now: datetime) -> None:
+        self.conn, self.org_id, self.now = conn, org_id, now
+        self.entries: list[tuple[Any, ...]] = []
+        self.journal: list[tuple[Any, ...]] = []
+        self.books: list[tuple[Any, ...]] = []
+
+    def entry(self, variant_id: int, cm: CostedMove, counter: str) -> None:
+        eff, ord_ = cm.key
+        self.entries.append(
+            (variant_id, eff, ord_, ord_ or None, counter, cm.method.value, cm.qty, cm.value,
+             cm.qty_after, cm.value_after)
+        )  # fmt: skip
+
+    def post(self, variant_id: int, cm: CostedMove, counter: str, kind: str, change: int) -> None:
+        e = entry_for(counter, change)
+        if e is not None:
+            self.journal.append(
+                (cm.key[0], variant_id, cm.key[1] or None, kind, e.debit, e.credit, e.amount)
+            )
+
+    def book(self, variant_id: int, book: Book) -> None:
+        self.books.append((variant_id, book.method.value, book.qty, book.value, book.dump()))
+
+    def flush(self) -> None:
+        conn, org, now = self.conn, self.org_id, self.now
+        pg = conn.dialect.name == "postgresql"
+        if self.entries:
+            if pg:
+                conn.exec_driver_sql(_PG_ENTRIES, {"org": org, "rows": _json_rows(self.entries)})
+            else:
+                conn.exec_driver_sql(
+                    "INSERT INTO cost_entries (org_id, variant_id, effective_at, ord, move_id, "
+                    "counter, method, qty, value, qty_after, value_after) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(org, r[0], _to_db(conn, r[1]), *r[2:]) for r in self.entries],
+                )
+        if self.journal:
+            if pg:
+                conn.exec_driver_sql(
+                    _PG_JOURNAL, {"org": org, "now": now, "rows": _json_rows(self.journal)}
+                )
+            else:
+                conn.exec_driver_sql(
+                    "INSERT INTO journal_entries (org_id, effective_at, variant_id, move_id, "
+                    "kind, debit, credit, amount, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(org, _to_db(conn, r[0]), *r[1:], _to_db(conn, now)) for r in self.journal],
+                )
+        if self.books:
+            if pg:
+                conn.exec_driver_sql(
+                    _PG_BOOKS, {"org": org, "now": now, "rows": _json_rows(self.books)}
+                )
+            else:
+                conn.exec_driver_sql(
+                    "INSERT INTO cost_books (org_id, variant_id, method, qty, value, book, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, variant_id) "
+                    "DO UPDATE SET method = excluded.method, qty = excluded.qty, "
+                    "value = excluded.value, book = excluded.book, "
+                    "updated_at = excluded.updated_at",
+                    [
+                        (org, r[0], r[1], r[2], r[3], json.dumps(r[4]), _to_db(conn, now))
+                        for r in self.books
+                    ],
+                )
+        self.entries, self.journal, self.books = [], [], []
+
+
+def _lock_books(conn: Connection, org_id: int, variant_ids: list[int], now: datetime) -> dict:
+    payload = json.dumps(variant_ids)
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql(_PG_LOCK_BOOKS, {"org": org_id, "now": now, "rows": payload})
+    else:
+        rows = conn.exec_driver_sql(_SQLITE_LOCK_BOOKS, (org_id, _to_db(conn, now), payload))
+    out = {}
+    for variant_id, raw in rows:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        out[variant_id] = None if data is None else Book.load(data)
+    return out
+
+
+# ------------------------------------------------------------------ costing a posting
+
+
+def _short(conn: Connection, org_id: int, variant_id: int, exc: CostLayersExhausted) -> Conflict:
+    sku = conn.execute(select(variants.c.sku).where(variants.c.id == variant_id)).scalar()
+    return CostLayersExhausted(
+        f"{sku}: at an effective time of this posting the valued stock is short by "
+        f"{exc.details.get('short_by')}: a backdated outbound cannot take stock that arrived "
+        "later",
+        {"sku": sku, "variant_id": variant_id, **(exc.details or {})},
+    )
+
+
+def cost_moves(conn: Connection, org_id: int, valued: list[Valued], now: datetime) -> None:
+    """Cost the valued moves just posted (the caller's transaction)."""
+    if not valued:
+        return
+    by_variant: dict[int, list[Valued]] = defaultdict(list)
+    for v in valued:
+        by_variant[v.variant_id].append(v)
+    books = _lock_books(conn, org_id, sorted(by_variant), now)
+    append: dict[int, tuple[Book, list[Valued]]] = {}
+    replay: dict[int, Key] = {}
+    for variant_id, vs in by_variant.items():
+        vs.sort(key=lambda x: x.key)
+        book = books.get(variant_id)
+        if (
+            book is None
+            or (book.last_key is not None and vs[0].key <= book.last_key)
+            or (len(book.pools) > 1 and any(x.reverses for x in vs))
+        ):
+            replay[variant_id] = vs[0].key
+        else:
+            append[variant_id] = (book, vs)
+    out = Writer(conn, org_id, now)
+    if append:
+        mirrors = sorted({x.reverses for _, vs in append.values() for x in vs if x.reverses})
+        priors = {}
+        if mirrors:
+            priors = {
+                r[0]: (abs(r[1]), abs(r[2]))
+                for r in conn.execute(
+                    select(
+                        cost_entries.c.move_id, _raw(cost_entries.c.qty), _raw(cost_entries.c.value)
+                    ).where(cost_entries.c.org_id == org_id, cost_entries.c.move_id.in_(mirrors))
+                )  # fmt: skip
+            }
+        for variant_id, (book, vs) in append.items():
+            try:
+                costed = run([x.event() for x in vs], book, priors)
+            except CostLayersExhausted as exc:
+                raise _short(conn, org_id, variant_id, exc) from None
+            for x, cm in zip(vs, costed, strict=True):
+                out.entry(variant_id, cm, x.counter)
+                out.post(variant_id, cm, x.counter, "posting", cm.value)
+            out.book(variant_id, book)
+    if replay:
+        replay_variants(conn, org_id, replay, now, out)
+    out.flush()
+
+
+def apply_method_change(
+    conn: Connection, org_id: int, variant_methods: dict[int, Method], at: datetime
+) -> int:
+    """A change of method at `at`, for the variants whose method in force it changes and that
+    have a book. Returns how many books it re-valued."""
+    if not variant_methods:
+        return 0
+    books = {
+        r.variant_id: r.book
+        for r in conn.execute(
+            select(cost_books.c.variant_id, cost_books.c.book)
+            .where(
+                cost_books.c.org_id == org_id,
+                cost_books.c.variant_id.in_(sorted(variant_methods)),
+                cost_books.c.book.is_not(None),
+            )
+            .order_by(cost_books.c.variant_id)
+            .with_for_update()
+        )
+    }
+    out = Writer(conn, org_id, at)
+    replay: dict[int, Key] = {}
+    for variant_id, raw in books.items():
+        book = Book.load(json.loads(raw) if isinstance(raw, str) else raw)
+        new = variant_methods[variant_id]
+        if book.method == new:
+            continue
+        ev = CostEvent.change((at, 0), new)
+        if book.last_key is not None and ev.key <= book.last_key:
+            replay[variant_id] = ev.key
+            continue
+        try:
+            cm = book.apply(ev)
+        except MethodNotTracked:
+            replay[variant_id] = ev.key
+            continue
+        out.entry(variant_id, cm, "revaluation")
+        out.post(variant_id, cm, "revaluation", "revaluation", cm.value)
+        out.book(variant_id, book)
+    if replay:
+        replay_variants(conn, org_id, replay, at, out)
+    out.flush()
+    return len(books)
+
+
+# ------------------------------------------------------------------ replay
+
+
+_MOVE_COLS = (
+    moves.c.id, moves.c.variant_id, moves.c.effective_at, moves.c.from_location_id,
+    moves.c.to_location_id, _raw(moves.c.qty), _raw(moves.c.unit_cost), moves.c.reverses_move_id,
+)  # fmt: skip
+
+
+def virtual_types(conn: Connection, org_id: int) -> dict[int, str]:
+    from hoop.adapters.db.tables import locations
+
+    return {
+        r.id: r.type
+        for r in conn.execute(
+            select(locations.c.id, locations.c.type).where(
+                locations.c.org_id == org_id, locations.c.internal.is_(False)
+            )
+        )
+    }
+
+
+def replay_variants(
+    conn: Connection,
+    org_id: int,
+    starts: dict[int, Key | None],
+    now: datetime,
+    out: Writer | None = None,
+    *,
+    check_only: bool = False,
+) -> list[dict[str, Any]]:
+    """Cost the variants' histories again from their first move and write what changed from
+    `starts[variant]` on (None: from the beginning). Events without a stored entry (just
+    posted) get their journal entry; those whose value changed get a correction for the
+    difference. With `check_only`, write nothing and return the differences found."""
+    mine = out is None
+    out = out or Writer(conn, org_id, now)
+    vtypes = virtual_types(conn, org_id)
+    timeline = Timeline(conn, org_id)
+    differences: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(starts), CHUNK):
+        product_of = dict(
+            conn.execute(
+                select(variants.c.id, variants.c.product_id).where(variants.c.id.in_(chunk))
+            ).all()
+        )
+        history: dict[int, list[Valued]] = defaultdict(list)
+        for x in classify(
+            conn.execute(
+                select(*_MOVE_COLS)
+                .where(moves.c.org_id == org_id, moves.c.variant_id.in_(chunk))
+                .order_by(moves.c.variant_id, moves.c.effective_at, moves.c.id)
+            ),
+            vtypes,
+        ):
+            history[x.variant_id].append(x)
+        old: dict[int, dict[Key, tuple[int, str]]] = defaultdict(dict)
+        for r in conn.execute(
+            select(cost_entries.c.variant_id, cost_entries.c.effective_at, cost_entries.c.ord,
+                   _raw(cost_entries.c.value), cost_entries.c.counter)
+            .where(cost_entries.c.org_id == org_id, cost_entries.c.variant_id.in_(chunk))
+        ):  # fmt: skip
+            old[r[0]][(r[1], r[2])] = (r[3], r[4])
+        for variant_id in chunk:
+            vs = history.get(variant_id, [])
+            start = starts[variant_id]
+            if not vs:
+                continue
+            initial, changes = timeline.events(product_of[variant_id], vs[0].effective_at)
+            counters = {x.key: x.counter for x in vs}
+            try:
+                costed, book = recompute([*(x.event() for x in vs), *changes], initial)
+            except CostLayersExhausted as exc:
+                raise _short(conn, org_id, variant_id, exc) from None
+            before = old.get(variant_id, {})
+            for cm in costed:
+                if start is not None and cm.key < start:
+                    continue
+                counter = counters.get(cm.key, "revaluation")
+                was = before.get(cm.key)
+                if check_only:
+                    if was is None or was[0] != cm.value:
+                        differences.append(
+                            {"variant_id": variant_id, "effective_at": cm.key[0],
+                             "move_id": cm.key[1] or None,
+                             "stored": None if was is None else from_scaled(was[0]),
+                             "recomputed": from_scaled(cm.value)}
+                        )  # fmt: skip
+                    continue
+                out.entry(variant_id, cm, counter)
+                if was is None:  # new (or never costed before): its own entry
+                    kind = "revaluation" if cm.key[1] == 0 else "posting"
+                    out.post(variant_id, cm, counter, kind, cm.value)
+                elif was[0] != cm.value:
+                    out.post(variant_id, cm, counter, "correction", cm.value - was[0])
+            if check_only:
+                continue
+            if any(start is None or key >= start for key in before):
+                _delete_from(conn, org_id, variant_id, start)
+            out.book(variant_id, book)
+        if not check_only:
+            # keep memory flat on a full recompute: write each chunk as it is done
+            out.flush()
+    if mine and not check_only:
+        out.flush()
+    return differences
+
+
+def _delete_from(conn: Connection, org_id: int, variant_id: int, start: Key | None) -> None:
+    cond = [cost_entries.c.org_id == org_id, cost_entries.c.variant_id == variant_id]
+    if start is not None:
+        eff, ord_ = start
+        cond.append(
+            or_(
+                cost_entries.c.effective_at > eff,
+                and_(cost_entries.c.effective_at == eff, cost_entries.c.ord >= ord_),
+            )
+        )
+    conn.execute(delete(cost_entries).where(*cond))
