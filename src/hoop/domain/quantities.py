@@ -49,3 +49,38 @@ def fmt(value: Decimal | None) -> str | None:
         return None
     s = format(value.normalize(), "f")
     return s if s != "-0" else "0"
+
+
+CENT = Decimal("0.01")
+
+
+class Cents(Decimal):
+    """Money as reports show it: 2 places (the ledger keeps 4)."""
+
+    __slots__ = ()
+
+
+def cents(value: Decimal) -> Cents:
+    return Cents(value.quantize(CENT, rounding=ROUND_HALF_EVEN))
+
+
+def cents_summing_to_total(values: list[Decimal]) -> tuple[list[Cents], Cents]:
+    """Round each value to cents so that the rounded lines add up to the rounded total.
+
+    Each line is first rounded down; the cents still missing go to the lines that lost the most
+    (largest remainder), ties to the earlier line. So a report's lines and its total agree to
+    the cent, and no line is off by more than one cent."""
+    total = cents(sum(values, ZERO))
+    if not values:
+        return [], total
+    units = [int((v / CENT).to_integral_value(rounding="ROUND_FLOOR")) for v in values]
+    rests = [v / CENT - u for v, u in zip(values, units, strict=True)]
+    missing = int(total / CENT) - sum(units)
+    order = sorted(range(len(values)), key=lambda i: -rests[i])
+    if missing >= 0:
+        for i in order[:missing]:
+            units[i] += 1
+    else:  # cannot happen with floors; kept for safety
+        for i in order[missing:]:
+            units[i] -= 1
+    return [Cents(Decimal(u) * CENT) for u in units], total

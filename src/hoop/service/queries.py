@@ -8,8 +8,16 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from hoop.adapters.db.tables import audit_events, balances, locations, moves, variants
+from hoop.adapters.db.tables import (
+    audit_events,
+    balances,
+    cost_entries,
+    locations,
+    moves,
+    variants,
+)
 from hoop.domain.errors import NotFound, ValidationFailed
+from hoop.domain.quantities import q4
 from hoop.service.context import Actor
 
 ZERO = Decimal(0)
@@ -118,8 +126,9 @@ def list_moves(
     after: int | None,
 ) -> list[dict[str, Any]]:
     stmt = (
-        select(moves, variants.c.sku)
+        select(moves, variants.c.sku, cost_entries.c.value.label("cost_value"))
         .join(variants, variants.c.id == moves.c.variant_id)
+        .outerjoin(cost_entries, cost_entries.c.move_id == moves.c.id)
         .where(moves.c.org_id == actor.org_id)
     )
     if sku is not None or variant_id is not None:
@@ -149,8 +158,9 @@ def list_moves(
             "to_location_id": r.to_location_id,
             "lot": r.lot or None,
             "serial": r.serial,
-            "unit_cost": r.unit_cost,
-            "value": r.value,
+            # the costing of the move (derived, re-costed by backdating); a transfer carries
+            # no value of its own
+            **_cost_of(r),
             "effective_at": r.effective_at,
             "recorded_at": r.recorded_at,
             "document_id": r.document_id,
@@ -159,6 +169,13 @@ def list_moves(
         }
         for r in rows
     ]
+
+
+def _cost_of(r: Any) -> dict[str, Any]:
+    if r.cost_value is None:
+        return {"unit_cost": r.unit_cost, "value": None}
+    value = abs(r.cost_value)
+    return {"unit_cost": q4(value / r.qty) if r.qty else value, "value": value}
 
 
 def list_audit(

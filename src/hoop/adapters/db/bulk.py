@@ -92,8 +92,10 @@ MoveRow = tuple[
 ]  # fmt: skip
 
 
-def _time(conn: Connection, column: Any) -> Any:
-    proc = column.type.bind_processor(conn.dialect)
+def time_to_db(conn: Connection, column: Any) -> Any:
+    """The column's full bind conversion for this engine (on SQLite: the same text format every
+    SQLAlchemy-bound value has, so comparisons in SQL line up to the microsecond)."""
+    proc = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return proc or (lambda v: v)
 
 
@@ -109,7 +111,7 @@ def insert_moves(
     """Insert the moves; return their ids, in the order of `rows`."""
     if not rows:
         return []
-    to_db = _time(conn, moves.c.effective_at)
+    to_db = time_to_db(conn, moves.c.effective_at)
     rec = to_db(recorded_at)
     if conn.dialect.name == "postgresql":
         isos: dict[datetime, str] = {}

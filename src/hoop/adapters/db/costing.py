@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Connection, and_, delete, or_, select, type_coerce
 
+from hoop.adapters.db import bulk
 from hoop.adapters.db.tables import (
     cost_books,
     cost_entries,
@@ -213,8 +214,7 @@ RETURNING variant_id, book
 
 
 def _to_db(conn: Connection, when: datetime) -> Any:
-    proc = cost_entries.c.effective_at.type.bind_processor(conn.dialect)
-    return proc(when) if proc else when
+    return bulk.time_to_db(conn, cost_entries.c.effective_at)(when)
 
 
 class Writer:

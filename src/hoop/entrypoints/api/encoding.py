@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from hoop.domain.quantities import fmt, q4
+from hoop.domain.quantities import Cents, fmt, q4
 
 # Money keeps its 4 stored places in the API ("3.1400"); quantities are shown as entered ("12.5").
 MONEY_KEYS = frozenset(
@@ -14,14 +14,20 @@ MONEY_KEYS = frozenset(
 )
 
 
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}" if isinstance(value, Cents) else f"{q4(value):f}"
+
+
 def encode(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            k: f"{q4(v):f}" if k in MONEY_KEYS and isinstance(v, Decimal) else encode(v)
+            k: _money(v) if k in MONEY_KEYS and isinstance(v, Decimal) else encode(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [encode(v) for v in value]
+    if isinstance(value, Cents):
+        return f"{value:.2f}"
     if isinstance(value, Decimal):
         return fmt(value)
     if isinstance(value, datetime | date):

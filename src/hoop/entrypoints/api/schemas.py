@@ -362,3 +362,117 @@ class VerifyOut(Out):
     ok: bool
     sealed: int
     problems: list[str]
+
+
+# ------------------------------------------------------------------ finance
+
+Money2 = Annotated[str, Field(description="money to 2 places, as a string", examples=["12.50"])]
+ReportFormat = Literal["json", "csv", "xlsx"]
+
+
+class ValuationLine(Out):
+    sku: str
+    variant_id: int
+    location_id: int | None = None
+    location_code: str | None = None
+    qty: DecStr
+    unit_cost: DecStr
+    value: Money2
+
+
+class ValuationOut(Out):
+    as_of: datetime
+    currency: str
+    location_id: int | None
+    total_qty: DecStr
+    total_value: Money2
+    lines: list[ValuationLine]
+
+
+class CogsLine(Out):
+    sku: str | None
+    variant_id: int
+    qty: DecStr
+    cogs: Money2
+
+
+class CogsPeriod(Out):
+    period: str
+    cogs: Money2
+
+
+class CogsOut(Out):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    from_: datetime = Field(alias="from")
+    to: datetime
+    currency: str
+    total_cogs: Money2
+    lines: list[CogsLine]
+    periods: list[CogsPeriod]
+
+
+class JournalLine(Out):
+    entry_id: int
+    date: date
+    effective_at: datetime
+    account: str
+    debit: Money2
+    credit: Money2
+    move_id: int | None
+    sku: str
+    kind: Literal["posting", "correction", "revaluation"]
+
+
+class JournalOut(Out):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    from_: datetime = Field(alias="from")
+    to: datetime
+    currency: str
+    items: list[JournalLine]
+    next_cursor: str | None
+
+
+class ReconciliationOut(Out):
+    as_of: datetime
+    currency: str
+    ledger_value: Money2
+    layer_value: Money2
+    journal_inventory_balance: Money2
+    exact: dict[str, DecStr]
+    balanced: bool
+    differences: list[dict[str, Any]]
+
+
+class PeriodCloseIn(In):
+    until: Annotated[
+        str,
+        StringConstraints(min_length=10, max_length=40),
+        Field(description="close through this date (YYYY-MM-DD), or up to a time with zone"),
+    ]
+
+
+class PeriodCloseOut(Out):
+    closed_until: datetime
+    previous: datetime | None
+
+
+class PeriodItem(Out):
+    closed_until: datetime
+    closed_by: int | None
+    closed_at: datetime
+
+
+class PeriodsOut(Out):
+    closed_until: datetime | None
+    items: list[PeriodItem]
+
+
+class RecomputeIn(In):
+    check_only: bool = Field(
+        default=True, description="only compare with the stored costing (write nothing)"
+    )
+
+
+class RecomputeOut(Out):
+    variants: int
+    differences: list[dict[str, Any]]

@@ -1,0 +1,431 @@
+"""Finance reports: valuation as of any time, COGS by period, the journal, reconciliation.
+
+Every figure comes from the costing tables kept beside the ledger (cost entries, books,
+journal). Money is exact to 4 places inside; reports show cents, with lines rounded so that
+they add up to the rounded total (`cents_summing_to_total`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, and_, func, or_, select, type_coerce
+
+from hoop.adapters.db import costing as costing_db
+from hoop.adapters.db.tables import (
+    balances,
+    cost_books,
+    cost_entries,
+    journal_entries,
+    locations,
+    moves,
+    orgs,
+    variants,
+)
+from hoop.domain.costing import share
+from hoop.domain.errors import NotFound, ValidationFailed
+from hoop.domain.journal import INVENTORY
+from hoop.domain.quantities import (
+    FACTOR,
+    ZERO,
+    cents,
+    cents_summing_to_total,
+    from_scaled,
+)
+from hoop.service.context import Actor
+
+KINDS = ("valuation", "cogs", "journal", "reconciliation")
+
+
+def _raw(col: Any) -> Any:
+    return type_coerce(col, BigInteger)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_instant(value: str | None, field: str, *, end_of_day: bool) -> datetime | None:
+    """`YYYY-MM-DD` (its end, or its start) or an ISO time with zone; None stays None."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            start = datetime.combine(day, time(), UTC)
+            return start + timedelta(days=1) if end_of_day else start
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise ValidationFailed(
+            f"{field} must be a date (YYYY-MM-DD) or a time with zone", {"field": field}
+        )
+    # bounds are exclusive: an end given as an instant includes that instant
+    return at.astimezone(UTC) + (timedelta(microseconds=1) if end_of_day else timedelta())
+
+
+def _currency(conn: Connection, org_id: int) -> str:
+    return conn.execute(select(orgs.c.currency).where(orgs.c.id == org_id)).scalar_one()
+
+
+def _unit(qty: int, value: int) -> Decimal:
+    return from_scaled(share(FACTOR, value, qty)) if qty else ZERO
+
+
+def _subtree(conn: Connection, org_id: int, location_id: int) -> Any:
+    path = conn.execute(
+        select(locations.c.path).where(locations.c.id == location_id, locations.c.org_id == org_id)
+    ).scalar()
+    if path is None:
+        raise NotFound("no such location", {"location_id": location_id})
+    return select(locations.c.id).where(
+        locations.c.org_id == org_id, locations.c.path.startswith(path)
+    )
+
+
+# ------------------------------------------------------------------ valuation
+
+
+def _stock_as_of(conn: Connection, org_id: int, at: datetime | None) -> dict[int, tuple[int, int]]:
+    """variant -> (qty, value) scaled, of the valued stock at `at` (None: now)."""
+    if at is None:
+        rows = conn.execute(
+            select(cost_books.c.variant_id, _raw(cost_books.c.qty), _raw(cost_books.c.value))
+            .where(cost_books.c.org_id == org_id, cost_books.c.book.is_not(None))
+        )  # fmt: skip
+        return {r[0]: (r[1], r[2]) for r in rows}
+    x = cost_entries.alias("x")
+    latest = (
+        select(x.c.id)
+        .where(
+            x.c.org_id == org_id,
+            x.c.variant_id == cost_books.c.variant_id,
+            x.c.effective_at < at,
+        )
+        .order_by(x.c.effective_at.desc(), x.c.ord.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    ids = select(latest).where(cost_books.c.org_id == org_id)
+    rows = conn.execute(
+        select(cost_entries.c.variant_id, _raw(cost_entries.c.qty_after),
+               _raw(cost_entries.c.value_after))
+        .where(cost_entries.c.id.in_(ids))
+    )  # fmt: skip
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _qty_by_location(
+    conn: Connection, org_id: int, at: datetime | None, within: Any
+) -> dict[tuple[int, int], int]:
+    """(variant, location) -> scaled on-hand at `at` in the locations `within` (a subquery;
+    None: all valued ones, transit included)."""
+    out: dict[tuple[int, int], int] = defaultdict(int)
+    if at is None:
+        q = (
+            select(balances.c.variant_id, balances.c.location_id,
+                   func.sum(_raw(balances.c.on_hand)))
+            .where(balances.c.org_id == org_id)
+            .group_by(balances.c.variant_id, balances.c.location_id)
+        )  # fmt: skip
+        if within is not None:
+            q = q.where(balances.c.location_id.in_(within))
+        for v, loc, qty in conn.execute(q):
+            out[(v, loc)] += int(qty)
+    # moves give the past, and transit (which keeps no balance rows) at any time
+    transit = select(locations.c.id).where(
+        locations.c.org_id == org_id, locations.c.type == "transit"
+    )
+    for col, sign in ((moves.c.to_location_id, 1), (moves.c.from_location_id, -1)):
+        q = (
+            select(moves.c.variant_id, col, func.sum(_raw(moves.c.qty)))
+            .where(moves.c.org_id == org_id)
+            .group_by(moves.c.variant_id, col)
+        )
+        if at is not None:
+            q = q.where(moves.c.effective_at < at)
+            valued = or_(col.in_(transit), col.in_(
+                select(locations.c.id).where(locations.c.org_id == org_id,
+                                             locations.c.internal.is_(True))
+            ))  # fmt: skip
+            q = q.where(valued)
+        else:
+            q = q.where(col.in_(transit))
+        if within is not None:
+            q = q.where(col.in_(within))
+        for v, loc, qty in conn.execute(q):
+            out[(v, loc)] += sign * int(qty)
+    return {k: q for k, q in out.items() if q}
+
+
+def valuation(
+    conn: Connection,
+    actor: Actor,
+    *,
+    as_of: str | None = None,
+    location_id: int | None = None,
+    by_location: bool = False,
+) -> dict[str, Any]:
+    """Stock value per variant at `as_of` (a date: its end; default now). With a location (its
+    subtree) or `by_location`, quantities are per location, valued at the variant's unit cost."""
+    actor.require("reports.read")
+    at = parse_instant(as_of, "as_of", end_of_day=True)
+    now = _now()
+    if at is not None and at >= now:
+        at = None
+    stock = _stock_as_of(conn, actor.org_id, at)
+    skus = _skus(conn, actor.org_id, set(stock))
+    lines: list[dict[str, Any]] = []
+    exact: list[Decimal] = []
+    if location_id is None and not by_location:
+        for v, (qty, value) in sorted(stock.items(), key=lambda kv: skus.get(kv[0], "")):
+            if qty == 0 and value == 0:
+                continue
+            lines.append({"sku": skus[v], "variant_id": v, "qty": from_scaled(qty),
+                          "unit_cost": _unit(qty, value)})  # fmt: skip
+            exact.append(from_scaled(value))
+    else:
+        within = None if location_id is None else _subtree(conn, actor.org_id, location_id)
+        per_loc = _qty_by_location(conn, actor.org_id, at, within)
+        codes = dict(
+            conn.execute(
+                select(locations.c.id, locations.c.code).where(locations.c.org_id == actor.org_id)
+            ).all()
+        )
+        skus.update(_skus(conn, actor.org_id, {v for v, _ in per_loc} - set(skus)))
+
+        def order(item: tuple[tuple[int, int], int]) -> tuple[str, str]:
+            return skus.get(item[0][0], ""), codes.get(item[0][1], "")
+
+        for (v, loc), qty in sorted(per_loc.items(), key=order):
+            vq, vv = stock.get(v, (0, 0))
+            # the variant's unit cost at that time; all of the variant's stock here takes its
+            # whole value (so no residue is lost), otherwise qty x value / variant qty
+            value = vv if qty == vq else (share(qty, vv, vq) if vq else 0)
+            lines.append({"sku": skus[v], "variant_id": v, "location_id": loc,
+                          "location_code": codes.get(loc), "qty": from_scaled(qty),
+                          "unit_cost": _unit(vq, vv)})  # fmt: skip
+            exact.append(from_scaled(value))
+    rounded, total = cents_summing_to_total(exact)
+    for line, value in zip(lines, rounded, strict=True):
+        line["value"] = value
+    return {
+        "as_of": at or now,
+        "currency": _currency(conn, actor.org_id),
+        "location_id": location_id,
+        "total_qty": sum((ln["qty"] for ln in lines), ZERO),
+        "total_value": total,
+        "lines": lines,
+    }
+
+
+def _skus(conn: Connection, org_id: int, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(
+        conn.execute(
+            select(variants.c.id, variants.c.sku).where(
+                variants.c.org_id == org_id, variants.c.id.in_(sorted(ids))
+            )
+        ).all()
+    )
+
+
+# ------------------------------------------------------------------ COGS
+
+
+def _range(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
+    end = parse_instant(date_to, "to", end_of_day=True) or _now()
+    start = parse_instant(date_from, "from", end_of_day=False) or datetime.combine(
+        end.date().replace(day=1), time(), UTC
+    )
+    if start > end:
+        raise ValidationFailed("from must not be after to", {"field": "from"})
+    return start, end
+
+
+def _month(at: datetime) -> str:
+    return at.strftime("%Y-%m")
+
+
+def cogs(
+    conn: Connection,
+    actor: Actor,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    period: str = "month",
+) -> dict[str, Any]:
+    """Cost of goods sold (shipments less returned shipments) per SKU and per period, over
+    [from, to] (dates inclusive; default: this month to now)."""
+    actor.require("reports.read")
+    if period not in ("day", "month"):
+        raise ValidationFailed("period must be day or month", {"field": "period"})
+    start, end = _range(date_from, date_to)
+    rows = conn.execute(
+        select(cost_entries.c.variant_id, cost_entries.c.effective_at,
+               _raw(cost_entries.c.qty), _raw(cost_entries.c.value))
+        .where(
+            cost_entries.c.org_id == actor.org_id,
+            cost_entries.c.counter == "customer",
+            cost_entries.c.effective_at >= start,
+            cost_entries.c.effective_at < end,
+        )
+    ).all()  # fmt: skip
+    by_sku: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    by_period: dict[str, int] = defaultdict(int)
+    for v, eff, qty, value in rows:
+        by_sku[v][0] -= qty
+        by_sku[v][1] -= value
+        by_period[eff.strftime("%Y-%m-%d") if period == "day" else _month(eff)] -= value
+    skus = _skus(conn, actor.org_id, set(by_sku))
+    order = sorted(by_sku, key=lambda v: skus.get(v, ""))
+    rounded, total = cents_summing_to_total([from_scaled(by_sku[v][1]) for v in order])
+    p_keys = sorted(by_period)
+    p_rounded, _ = cents_summing_to_total([from_scaled(by_period[k]) for k in p_keys])
+    return {
+        "from": start,
+        "to": end,
+        "currency": _currency(conn, actor.org_id),
+        "total_cogs": total,
+        "lines": [
+            {"sku": skus.get(v), "variant_id": v, "qty": from_scaled(by_sku[v][0]), "cogs": c}
+            for v, c in zip(order, rounded, strict=True)
+        ],
+        "periods": [{"period": k, "cogs": c} for k, c in zip(p_keys, p_rounded, strict=True)],
+    }
+
+
+# ------------------------------------------------------------------ journal
+
+
+def _journal_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        iso, _, ident = cursor.rpartition("~")
+        return datetime.fromisoformat(iso), int(ident)
+    except ValueError:
+        raise ValidationFailed("cursor is not one this API gave out", {"field": "cursor"}) from None
+
+
+def journal(
+    conn: Connection,
+    actor: Actor,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    limit: int | None = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Journal lines (two per double entry) dated in [from, to], oldest first."""
+    actor.require("reports.read")
+    start, end = _range(date_from, date_to)
+    q = (
+        select(journal_entries, variants.c.sku)
+        .join(variants, variants.c.id == journal_entries.c.variant_id)
+        .where(
+            journal_entries.c.org_id == actor.org_id,
+            journal_entries.c.effective_at >= start,
+            journal_entries.c.effective_at < end,
+        )
+        .order_by(journal_entries.c.effective_at, journal_entries.c.id)
+    )
+    after = _journal_cursor(cursor)
+    if after is not None:
+        q = q.where(
+            or_(
+                journal_entries.c.effective_at > after[0],
+                and_(journal_entries.c.effective_at == after[0], journal_entries.c.id > after[1]),
+            )
+        )
+    if limit is not None:
+        q = q.limit(limit)
+    rows = conn.execute(q).all()
+    items: list[dict[str, Any]] = []
+    for r in rows:
+        amount = cents(r.amount)
+        common = {"entry_id": r.id, "date": r.effective_at.date(), "effective_at": r.effective_at,
+                  "move_id": r.move_id, "sku": r.sku, "kind": r.kind}  # fmt: skip
+        items.append({**common, "account": r.debit, "debit": amount, "credit": cents(ZERO)})
+        items.append({**common, "account": r.credit, "debit": cents(ZERO), "credit": amount})
+    nxt = None
+    if limit is not None and len(rows) == limit:
+        nxt = f"{rows[-1].effective_at.isoformat()}~{rows[-1].id}"
+    return {
+        "from": start,
+        "to": end,
+        "currency": _currency(conn, actor.org_id),
+        "items": items,
+        "next_cursor": nxt,
+    }
+
+
+# ------------------------------------------------------------------ reconciliation
+
+
+def reconciliation(conn: Connection, actor: Actor, *, deep: bool = False) -> dict[str, Any]:
+    """Ledger value (the sum of every cost entry) = layer value (the open layers) = the
+    journal's Inventory balance, per variant; any variant where they differ is listed. `deep`
+    also recosts every history from the moves and lists stored values that differ."""
+    actor.require("reports.read", feature="reports.advanced")
+    org = actor.org_id
+    ledger = dict(
+        conn.execute(
+            select(cost_entries.c.variant_id, func.sum(_raw(cost_entries.c.value)))
+            .where(cost_entries.c.org_id == org)
+            .group_by(cost_entries.c.variant_id)
+        ).all()
+    )
+    layers = dict(
+        conn.execute(
+            select(cost_books.c.variant_id, _raw(cost_books.c.value)).where(
+                cost_books.c.org_id == org, cost_books.c.book.is_not(None)
+            )
+        ).all()
+    )
+    journal_bal: dict[int, int] = defaultdict(int)
+    for v, debit, credit, amount in conn.execute(
+        select(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit,
+               func.sum(_raw(journal_entries.c.amount)))
+        .where(journal_entries.c.org_id == org,
+               or_(journal_entries.c.debit == INVENTORY, journal_entries.c.credit == INVENTORY))
+        .group_by(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit)
+    ):  # fmt: skip
+        journal_bal[v] += int(amount) * ((debit == INVENTORY) - (credit == INVENTORY))
+    every = set(ledger) | set(layers) | set(journal_bal)
+    skus = _skus(conn, org, every)
+    differences: list[dict[str, Any]] = []
+    for v in sorted(every, key=lambda v: skus.get(v, "")):
+        a, b, c = int(ledger.get(v, 0)), int(layers.get(v, 0)), journal_bal.get(v, 0)
+        if not a == b == c:
+            differences.append({
+                "kind": "totals", "sku": skus.get(v), "variant_id": v,
+                "ledger_value": from_scaled(a), "layer_value": from_scaled(b),
+                "journal_inventory_balance": from_scaled(c),
+            })  # fmt: skip
+    if deep:
+        ids = sorted(every)
+        for d in costing_db.replay_variants(conn, org, dict.fromkeys(ids), _now(),
+                                            check_only=True):  # fmt: skip
+            differences.append({"kind": "recompute", "sku": skus.get(d["variant_id"]), **d})
+    totals = [sum(int(x) for x in m.values()) for m in (ledger, layers, journal_bal)]
+    return {
+        "as_of": _now(),
+        "currency": _currency(conn, org),
+        "ledger_value": cents(from_scaled(totals[0])),
+        "layer_value": cents(from_scaled(totals[1])),
+        "journal_inventory_balance": cents(from_scaled(totals[2])),
+        "exact": {
+            "ledger_value": from_scaled(totals[0]),
+            "layer_value": from_scaled(totals[1]),
+            "journal_inventory_balance": from_scaled(totals[2]),
+        },
+        "balanced": not differences,
+        "differences": differences,
+    }
