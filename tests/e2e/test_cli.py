@@ -7,6 +7,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -62,7 +64,7 @@ def test_demo_is_loaded_once(db: Path) -> None:
     assert "already present" in again and "demo@hoop.example" in again
     assert sql(db, "SELECT count(*) FROM orgs") == [(1,)]
     assert sql(db, "SELECT name, plan, currency FROM orgs") == [
-        ("Himalayan Green Traders", "pro", "USD")
+        ("Himalayan Green Traders", "enterprise", "USD")
     ]
 
 
@@ -92,14 +94,21 @@ def test_demo_content(db: Path) -> None:
         )
     }
     assert {"Quarantine", "Returns"} <= non_sellable
-    # the history is in the past and in order
+    # the history is in the past and in order, but for one delivery note entered late
+    late = "note LIKE 'delivery note found%'"
     eff = [
         r[0]
         for r in sql(
-            db, "SELECT effective_at FROM stock_documents WHERE state = 'done' ORDER BY id"
+            db,
+            f"SELECT effective_at FROM stock_documents WHERE state = 'done' AND NOT {late} "
+            "ORDER BY id",
         )
     ]
     assert eff == sorted(eff)
+    (backdated,) = sql(db, f"SELECT effective_at FROM stock_documents WHERE {late}")
+    assert backdated[0] < eff[-1]
+    # ... so FIFO re-costed the shipments after it, adding corrections to the journal
+    assert sql(db, "SELECT count(*) FROM journal_entries WHERE kind = 'correction'")[0][0] >= 1
 
 
 def test_verify_passes_after_demo(db: Path) -> None:
@@ -159,7 +168,9 @@ def test_verify_detects_a_tampered_balance(db: Path) -> None:
     assert "Traceback" not in r.stdout + r.stderr
     assert f"variant {variant} at location {location}" in r.stderr
     assert "but the ledger sums to" in r.stderr
-    assert "1 problem(s)" in r.stderr
+    # costing sees it too: the cost layers no longer match the stock on hand
+    assert "costing quantity differs" in r.stderr
+    assert "2 problem(s)" in r.stderr
     sql(
         db,
         "UPDATE balances SET on_hand = on_hand - 10000 WHERE variant_id = ? AND location_id = ?",
@@ -182,3 +193,48 @@ def test_verify_detects_a_tampered_audit_event(db: Path) -> None:
     assert r.returncode != 0
     assert "Traceback" not in r.stdout + r.stderr
     assert f"audit event {event} was altered" in r.stderr
+
+
+def test_reports_from_the_command_line(db: Path, tmp_path: Path) -> None:
+    # the demo's books reconcile, deep (every history recosted from its moves) included
+    rec = ok(hoop(db, "report", "reconciliation", "--deep")).stdout
+    assert "total" in rec
+    table = ok(hoop(db, "report", "valuation")).stdout
+    assert "Valuation as of" in table and "TEA-CHA-250G" in table
+    # the same report as JSON agrees with the CSV and the XLSX, to the cent
+    import csv
+    import io
+    import json
+
+    from openpyxl import load_workbook
+
+    data = json.loads(ok(hoop(db, "report", "valuation", "--format", "json")).stdout)
+    rows = list(
+        csv.reader(io.StringIO(ok(hoop(db, "report", "valuation", "--format", "csv")).stdout))
+    )
+    assert rows[0][0] == "sku" and rows[-1][0] == "total"
+    assert rows[-1][-1] == data["total_value"]
+    assert sum(Decimal(r[-1]) for r in rows[1:-1]) == Decimal(data["total_value"])
+    xlsx = tmp_path / "valuation.xlsx"
+    ok(hoop(db, "report", "valuation", "--format", "xlsx", "-o", str(xlsx)))
+    sheet = load_workbook(xlsx).active
+    values = [r for r in sheet.iter_rows(min_row=3, values_only=True)]
+    assert values[-1][0] == "total"
+    assert round(Decimal(str(values[-1][-1])), 2) == Decimal(data["total_value"])
+    journal = ok(hoop(db, "report", "journal", "--format", "csv")).stdout
+    assert journal.startswith("date,entry,kind,sku,move_id,account")
+    ok(hoop(db, "report", "cogs", "--from", "2020-01-01", "--period", "month"))
+    # recompute finds nothing to change; garbage input is a plain error, no traceback
+    assert "no differences" in ok(hoop(db, "costing", "recompute")).stdout
+    bad = hoop(db, "report", "valuation", "--as-of", "yesterday-ish")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "as_of" in bad.stderr
+
+
+def test_periods_close_refuses_going_back(db: Path) -> None:
+    # the demo closed its books through the end of the month before last
+    r = hoop(db, "periods", "close", "2020-01-31")
+    assert r.returncode == 1 and "period_already_closed" in r.stderr
+    assert "Traceback" not in r.stderr
+    ok(hoop(db, "periods", "close", (date.today() - timedelta(days=1)).isoformat()))
+    r = hoop(db, "periods", "close", (date.today() + timedelta(days=2)).isoformat())
+    assert r.returncode == 1 and "future" in r.stderr

@@ -111,7 +111,8 @@ def verify(
     if result["problems"]:
         _fail(f"{len(result['problems'])} problem(s) in {result['orgs']} org(s)")
     print(
-        f"ok: {result['orgs']} org(s); balances equal the ledger; audit chain intact "
+        f"ok: {result['orgs']} org(s); balances equal the ledger; costing reconciles; audit "
+        "chain intact "
         f"({result['sealed']} event(s) sealed now)"
     )
 
@@ -148,6 +149,191 @@ def import_(
             console.print(f"... and {len(exc.errors) - 200} more")
         _fail(f"{exc.message}; nothing was written")
     print(report)
+
+
+# ------------------------------------------------------------------ finance
+
+report_app = typer.Typer(help="Finance reports: valuation, cogs, journal, reconciliation.",
+                         no_args_is_help=True)  # fmt: skip
+costing_app = typer.Typer(help="Costing: recompute and check.", no_args_is_help=True)
+periods_app = typer.Typer(help="Accounting periods.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+app.add_typer(costing_app, name="costing")
+app.add_typer(periods_app, name="periods")
+
+Org = Annotated[int | None, typer.Option(help="org id (default: the only org)")]
+Email = Annotated[str | None, typer.Option(help="act as this user (default: an owner)")]
+Fmt = Annotated[str, typer.Option("--format", help="table | json | csv | xlsx")]
+Out = Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")]
+
+
+def _as(org: int | None, email: str | None, fn):  # type: ignore[no-untyped-def]
+    """Run fn(conn, actor) as the given user of the org, reporting refusals plainly."""
+    from hoop.domain.errors import HoopError
+    from hoop.service.importer import resolve_actor
+
+    def run(conn):  # type: ignore[no-untyped-def]
+        return fn(conn, resolve_actor(conn, org, email))
+
+    try:
+        return _uow().write(run)
+    except HoopError as exc:
+        _fail(f"{exc.message} ({exc.code})")
+
+
+def _show(kind: str, data: dict, fmt: str, output: Path | None) -> None:  # type: ignore[type-arg]
+    import json
+
+    from rich.table import Table
+
+    from hoop.entrypoints.api.encoding import encode
+    from hoop.service import exports
+
+    if fmt == "json":
+        text = json.dumps(encode(data), indent=2)
+        output.write_text(text) if output else print(text)
+        return
+    if fmt in ("csv", "xlsx"):
+        body, _ = exports.render(kind, data, fmt)
+        if output is None and fmt == "xlsx":
+            _fail("xlsx needs --output FILE")
+        if output is None:
+            sys.stdout.write(body.decode())
+        else:
+            output.write_bytes(body)
+            console.print(f"wrote {output}")
+        return
+    if fmt != "table":
+        _fail("--format must be table, json, csv or xlsx")
+    title, head, rows = exports.table(kind, data)
+    t = Table(title=title)
+    for h in head:
+        t.add_column(h, justify="right" if "(" in h or h == "qty" else "left")
+    for r in rows:
+        t.add_row(*("" if v is None else str(exports._cell(v)) for v in r))
+    Console().print(t)
+
+
+@report_app.command("valuation")
+def report_valuation(
+    as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD (its end) or ISO time")] = None,
+    location: Annotated[int | None, typer.Option(help="only this location's subtree")] = None,
+    by_location: Annotated[bool, typer.Option(help="one line per SKU and location")] = False,
+    fmt: Fmt = "table",
+    output: Out = None,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Stock value per SKU as of a date or time (default now)."""
+    from hoop.service import reports
+
+    data = _as(org, email, lambda c, a: reports.valuation(
+        c, a, as_of=as_of, location_id=location, by_location=by_location))  # fmt: skip
+    _show("valuation", data, fmt, output)
+
+
+@report_app.command("cogs")
+def report_cogs(
+    from_: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD (inclusive)")] = None,
+    period: Annotated[str, typer.Option(help="month | day")] = "month",
+    fmt: Fmt = "table",
+    output: Out = None,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Cost of goods sold per SKU (default: this month)."""
+    from hoop.service import reports
+
+    data = _as(org, email, lambda c, a: reports.cogs(
+        c, a, date_from=from_, date_to=to, period=period))  # fmt: skip
+    _show("cogs", data, fmt, output)
+
+
+@report_app.command("journal")
+def report_journal(
+    from_: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD (inclusive)")] = None,
+    fmt: Fmt = "table",
+    output: Out = None,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """The accounting journal (every entry in the range)."""
+    from hoop.service import reports
+
+    def run(c, a):  # type: ignore[no-untyped-def]
+        if fmt != "table":
+            a.require("reports.read", feature="reports.advanced")  # journal export
+        return reports.journal(c, a, date_from=from_, date_to=to, limit=None)
+
+    _show("journal", _as(org, email, run), fmt, output)
+
+
+@report_app.command("reconciliation")
+def report_reconciliation(
+    deep: Annotated[bool, typer.Option(help="also recost every history and compare")] = False,
+    fmt: Fmt = "table",
+    output: Out = None,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Ledger value = cost layers = journal Inventory balance, to the cent. Exits 1 if not."""
+    from hoop.service import reports
+
+    data = _as(org, email, lambda c, a: reports.reconciliation(c, a, deep=deep))
+    _show("reconciliation", data, fmt, output)
+    if not data["balanced"]:
+        _fail(f"{len(data['differences'])} difference(s)")
+
+
+@costing_app.command("recompute")
+def costing_recompute(
+    write: Annotated[bool, typer.Option("--write/--check", help="rewrite, or only compare")] = (
+        False
+    ),
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Cost every history again from the moves. --check (default) lists stored values that
+    differ and exits 1 if any; --write replaces them, with correcting journal entries."""
+    import time
+
+    from hoop.service import costing
+
+    started = time.perf_counter()
+    with console.status("recosting every variant from its moves..."):
+
+        def run(c, a):  # type: ignore[no-untyped-def]
+            a.require("periods.close")
+            return costing.recompute(c, a.org_id, check_only=not write)
+
+        result = _as(org, email, run)
+    for d in result["differences"][:200]:
+        console.print(
+            f"[red]✗[/red] variant {d['variant_id']} move {d['move_id']} at "
+            f"{d['effective_at']:%Y-%m-%d %H:%M:%S}: stored {d['stored']}, "
+            f"recomputed {d['recomputed']}"
+        )
+    took = time.perf_counter() - started
+    n = len(result["differences"])
+    if n and not write:
+        _fail(f"{n} difference(s) in {result['variants']} variant(s)")
+    print(f"ok: {result['variants']} variant(s) recosted in {took:.1f}s; "
+          f"{'rewritten' if write else 'no differences'}")  # fmt: skip
+
+
+@periods_app.command("close")
+def periods_close(
+    until: Annotated[str, typer.Argument(help="close through this date, YYYY-MM-DD")],
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Close the books through a date: nothing may be posted or backdated before its end."""
+    from hoop.service import costing
+
+    result = _as(org, email, lambda c, a: costing.close_period(c, a, {"until": until}))
+    print(f"closed until {result['closed_until']:%Y-%m-%d %H:%M} UTC")
 
 
 def main() -> None:

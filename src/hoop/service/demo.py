@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from hoop.adapters.db.tables import users
+from hoop.adapters.db.tables import moves, users
 from hoop.domain.catalog import gtin_check_digit
 from hoop.domain.errors import Conflict
-from hoop.service import access, catalog, stock
+from hoop.service import access, catalog, costing, stock
 from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
 
@@ -30,6 +30,7 @@ APPROVER_EMAIL = "approver@hoop.example"
 ORG_NAME = "Himalayan Green Traders"
 SEED = 20_240_601
 DAYS = 90
+PLAN = "enterprise"  # the demo shows every feature, reconciliation included
 GS1_PREFIX = "4290512"  # 429 = GS1 Nepal; the rest is a made-up company number
 
 # (code, name, type, parent code, sellable)
@@ -300,11 +301,11 @@ def _load(conn: Connection, tick: Callable[[], None]) -> bool:
         return False
     rng = random.Random(SEED)
     signed = access.signup(
-        conn, ORG_NAME, DEMO_EMAIL, DEMO_PASSWORD, plan="pro", currency="USD", costing_method="fifo"
+        conn, ORG_NAME, DEMO_EMAIL, DEMO_PASSWORD, plan=PLAN, currency="USD", costing_method="fifo"
     )
     owner = Actor(
         org_id=signed["org_id"],
-        plan="pro",
+        plan=PLAN,
         roles=("owner",),
         user_id=signed["user_id"],
         email=DEMO_EMAIL,
@@ -312,7 +313,7 @@ def _load(conn: Connection, tick: Callable[[], None]) -> bool:
     mgr = access.create_user(conn, owner, MANAGER_EMAIL, DEMO_PASSWORD, ["manager"])
     access.create_user(conn, owner, APPROVER_EMAIL, DEMO_PASSWORD, ["approver"])
     manager = Actor(
-        org_id=owner.org_id, plan="pro", roles=("manager",), user_id=mgr["id"], email=MANAGER_EMAIL
+        org_id=owner.org_id, plan=PLAN, roles=("manager",), user_id=mgr["id"], email=MANAGER_EMAIL
     )
 
     loc: dict[str, int] = {}
@@ -357,8 +358,34 @@ def _load(conn: Connection, tick: Callable[[], None]) -> bool:
             "lines": [{"sku": tea, "qty": Decimal("60")}],
         },
     )
+    _finance(conn, owner, home, today)
     tick()
     return True
+
+
+def _finance(conn: Connection, owner: Actor, home: dict[str, int], today: datetime) -> None:
+    """A delivery note found late (a backdated receipt: FIFO re-costs the shipments after it,
+    with correcting journal entries), and the books closed through the month before last."""
+    sku = "TEA-CHA-250G"
+    variant = catalog.find_variants(conn, owner, sku=sku)[0]["id"]
+    first = conn.execute(
+        select(func.min(moves.c.effective_at)).where(moves.c.variant_id == variant)
+    ).scalar_one()
+    stock.create_document(
+        conn,
+        owner,
+        {
+            "type": "receipt",
+            "to_location_id": home[sku],
+            "effective_at": first - timedelta(hours=1),
+            "note": "delivery note found in the van: a promotional lot received before the "
+            "opening stock, entered today",
+            "lines": [{"sku": sku, "qty": Decimal("40"), "unit_cost": Decimal("2.4000")}],
+        },
+    )
+    first_of_month = today.replace(day=1)
+    close_through = (first_of_month - timedelta(days=1)).replace(day=1) - timedelta(days=1)
+    costing.close_period(conn, owner, {"until": close_through.date().isoformat()})
 
 
 def _create_products(

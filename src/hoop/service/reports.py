@@ -369,12 +369,11 @@ def journal(
 # ------------------------------------------------------------------ reconciliation
 
 
-def reconciliation(conn: Connection, actor: Actor, *, deep: bool = False) -> dict[str, Any]:
-    """Ledger value (the sum of every cost entry) = layer value (the open layers) = the
-    journal's Inventory balance, per variant; any variant where they differ is listed. `deep`
-    also recosts every history from the moves and lists stored values that differ."""
-    actor.require("reports.read", feature="reports.advanced")
-    org = actor.org_id
+def reconcile(conn: Connection, org: int, *, deep: bool = False) -> dict[str, Any]:
+    """Per variant: ledger value (the sum of its cost entries) = layer value (its open layers)
+    = the journal's Inventory balance, and the book's quantity = the stock on hand (balances,
+    plus transit). Returns the totals (scaled) and every variant where anything differs.
+    `deep` also recosts every history from the moves and lists stored values that differ."""
     ledger = dict(
         conn.execute(
             select(cost_entries.c.variant_id, func.sum(_raw(cost_entries.c.value)))
@@ -382,13 +381,14 @@ def reconciliation(conn: Connection, actor: Actor, *, deep: bool = False) -> dic
             .group_by(cost_entries.c.variant_id)
         ).all()
     )
-    layers = dict(
-        conn.execute(
-            select(cost_books.c.variant_id, _raw(cost_books.c.value)).where(
+    books = {
+        r[0]: (int(r[1]), int(r[2]))
+        for r in conn.execute(
+            select(cost_books.c.variant_id, _raw(cost_books.c.value), _raw(cost_books.c.qty)).where(
                 cost_books.c.org_id == org, cost_books.c.book.is_not(None)
             )
-        ).all()
-    )
+        )  # fmt: skip
+    }
     journal_bal: dict[int, int] = defaultdict(int)
     for v, debit, credit, amount in conn.execute(
         select(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit,
@@ -398,34 +398,50 @@ def reconciliation(conn: Connection, actor: Actor, *, deep: bool = False) -> dic
         .group_by(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit)
     ):  # fmt: skip
         journal_bal[v] += int(amount) * ((debit == INVENTORY) - (credit == INVENTORY))
-    every = set(ledger) | set(layers) | set(journal_bal)
+    on_hand: dict[int, int] = defaultdict(int)
+    for (v, _), qty in _qty_by_location(conn, org, None, None).items():
+        on_hand[v] += qty
+    every = set(ledger) | set(books) | set(journal_bal) | set(on_hand)
     skus = _skus(conn, org, every)
     differences: list[dict[str, Any]] = []
     for v in sorted(every, key=lambda v: skus.get(v, "")):
-        a, b, c = int(ledger.get(v, 0)), int(layers.get(v, 0)), journal_bal.get(v, 0)
+        a, (b, bq), c = int(ledger.get(v, 0)), books.get(v, (0, 0)), journal_bal.get(v, 0)
         if not a == b == c:
             differences.append({
-                "kind": "totals", "sku": skus.get(v), "variant_id": v,
+                "kind": "value", "sku": skus.get(v), "variant_id": v,
                 "ledger_value": from_scaled(a), "layer_value": from_scaled(b),
                 "journal_inventory_balance": from_scaled(c),
+            })  # fmt: skip
+        if bq != on_hand.get(v, 0):
+            differences.append({
+                "kind": "quantity", "sku": skus.get(v), "variant_id": v,
+                "layer_qty": from_scaled(bq), "on_hand": from_scaled(on_hand.get(v, 0)),
             })  # fmt: skip
     if deep:
         ids = sorted(every)
         for d in costing_db.replay_variants(conn, org, dict.fromkeys(ids), _now(),
                                             check_only=True):  # fmt: skip
             differences.append({"kind": "recompute", "sku": skus.get(d["variant_id"]), **d})
-    totals = [sum(int(x) for x in m.values()) for m in (ledger, layers, journal_bal)]
+    totals = (
+        sum(int(x) for x in ledger.values()),
+        sum(b for b, _ in books.values()),
+        sum(journal_bal.values()),
+    )
+    return {"totals": totals, "differences": differences}
+
+
+def reconciliation(conn: Connection, actor: Actor, *, deep: bool = False) -> dict[str, Any]:
+    """Ledger value = cost layers = journal Inventory balance, to the cent (enterprise)."""
+    actor.require("reports.read", feature="reports.advanced")
+    result = reconcile(conn, actor.org_id, deep=deep)
+    led, lay, jou = (from_scaled(t) for t in result["totals"])
     return {
         "as_of": _now(),
-        "currency": _currency(conn, org),
-        "ledger_value": cents(from_scaled(totals[0])),
-        "layer_value": cents(from_scaled(totals[1])),
-        "journal_inventory_balance": cents(from_scaled(totals[2])),
-        "exact": {
-            "ledger_value": from_scaled(totals[0]),
-            "layer_value": from_scaled(totals[1]),
-            "journal_inventory_balance": from_scaled(totals[2]),
-        },
-        "balanced": not differences,
-        "differences": differences,
+        "currency": _currency(conn, actor.org_id),
+        "ledger_value": cents(led),
+        "layer_value": cents(lay),
+        "journal_inventory_balance": cents(jou),
+        "exact": {"ledger_value": led, "layer_value": lay, "journal_inventory_balance": jou},
+        "balanced": not result["differences"],
+        "differences": result["differences"],
     }

@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from hoop.adapters.db import ledger as ledger_db
 from hoop.adapters.db.tables import (
+    cost_books,
     document_lines,
     locations,
     moves,
@@ -473,20 +474,13 @@ def _lines_of(
 
 
 def _avg_costs(conn: Connection, org_id: int, variant_ids: set[int]) -> dict[int, Decimal]:
-    """Average inbound unit cost per variant, from the ledger (costing refines this later)."""
-    internal = select(locations.c.id).where(
-        locations.c.org_id == org_id, locations.c.internal.is_(True)
-    )
+    """The current unit cost of each variant's valued stock (its cost book: value / qty)."""
     rows = conn.execute(
-        select(moves.c.variant_id, func.sum(moves.c.value), func.sum(moves.c.qty))
-        .where(
-            moves.c.org_id == org_id,
-            moves.c.variant_id.in_(sorted(variant_ids)),
-            moves.c.value.is_not(None),
-            moves.c.to_location_id.in_(internal),
-            moves.c.reversal.is_(False),
+        select(cost_books.c.variant_id, cost_books.c.value, cost_books.c.qty).where(
+            cost_books.c.org_id == org_id,
+            cost_books.c.variant_id.in_(sorted(variant_ids)),
+            cost_books.c.book.is_not(None),
         )
-        .group_by(moves.c.variant_id)
     ).all()
     return {r[0]: q4(r[1] / r[2]) for r in rows if r[2]}
 

@@ -65,6 +65,17 @@ def check_org(conn: Connection, org_id: int) -> list[str]:
     return problems
 
 
+def check_costing(conn: Connection, org_id: int) -> list[str]:
+    """Ledger value = cost layers = journal Inventory balance; layer quantity = stock."""
+    from hoop.service.reports import reconcile
+
+    out = []
+    for d in reconcile(conn, org_id)["differences"]:
+        facts = ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("kind", "variant_id"))
+        out.append(f"org {org_id}: costing {d['kind']} differs for {facts}")
+    return out
+
+
 def _org_ids(conn: Connection, org_id: int | None) -> list[int]:
     if org_id is not None:
         return [org_id]
@@ -81,6 +92,7 @@ def verify_all(uow: UnitOfWork, org_id: int | None = None) -> dict[str, Any]:
         problems: list[str] = []
         for oid in ids:
             problems += check_org(conn, oid)
+            problems += check_costing(conn, oid)
             problems += audit.verify_chain(conn, oid)
         return {"orgs": len(ids), "sealed": sealed, "problems": problems}
 
