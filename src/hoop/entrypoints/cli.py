@@ -306,7 +306,7 @@ def costing_recompute(
 
         def run(c, a):  # type: ignore[no-untyped-def]
             a.require("periods.close")
-            return costing.recompute(c, a.org_id, check_only=not write)
+            return costing.recompute(c, a.org_id, check_only=not write, actor=a)
 
         result = _as(org, email, run)
     for d in result["differences"][:200]:

@@ -186,9 +186,13 @@ def list_closes(conn: Connection, actor: Actor) -> dict[str, Any]:
 # ------------------------------------------------------------------ recompute
 
 
-def recompute(conn: Connection, org_id: int, *, check_only: bool = False) -> dict[str, Any]:
+def recompute(
+    conn: Connection, org_id: int, *, check_only: bool = False, actor: Actor | None = None
+) -> dict[str, Any]:
     """Cost the org's whole history again from the moves alone. With `check_only`, write
     nothing and list every stored value that differs from the recomputed one."""
+    if actor is not None and not check_only:
+        audit.record(conn, actor, "costing.recompute", "org", org_id)
     ids = sorted(
         conn.execute(select(moves.c.variant_id).where(moves.c.org_id == org_id).distinct())
         .scalars()

@@ -122,4 +122,5 @@ def recompute(body: s.RecomputeIn, actor: CurrentActor, request: Request, uow: U
     actor.require("periods.close")
     check = dump(body).get("check_only", True)
     return mutate(request, uow, actor.org_id, body,
-                  lambda conn: costing.recompute(conn, actor.org_id, check_only=check))  # fmt: skip
+                  lambda conn: costing.recompute(conn, actor.org_id, check_only=check,
+                                                   actor=actor))  # fmt: skip
