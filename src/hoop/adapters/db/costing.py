@@ -213,8 +213,19 @@ RETURNING variant_id, book
 """
 
 
-def _to_db(conn: Connection, when: datetime) -> Any:
-    return bulk.time_to_db(conn, cost_entries.c.effective_at)(when)
+def _times(conn: Connection) -> Any:
+    """A converter of datetimes to this engine's bound form, memoized (a document's moves
+    share their effective time)."""
+    convert = bulk.time_to_db(conn, cost_entries.c.effective_at)
+    seen: dict[datetime, Any] = {}
+
+    def to_db(when: datetime) -> Any:
+        got = seen.get(when)
+        if got is None:
+            got = seen[when] = convert(when)
+        return got
+
+    return to_db
 
 
 class Writer:
@@ -246,6 +257,7 @@ class Writer:
     def flush(self) -> None:
         conn, org, now = self.conn, self.org_id, self.now
         pg = conn.dialect.name == "postgresql"
+        to_db = _times(conn)
         if self.entries:
             if pg:
                 conn.exec_driver_sql(_PG_ENTRIES, {"org": org, "rows": _json_rows(self.entries)})
@@ -254,7 +266,7 @@ class Writer:
                     "INSERT INTO cost_entries (org_id, variant_id, effective_at, ord, move_id, "
                     "counter, method, qty, value, qty_after, value_after) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(org, r[0], _to_db(conn, r[1]), *r[2:]) for r in self.entries],
+                    [(org, r[0], to_db(r[1]), *r[2:]) for r in self.entries],
                 )
         if self.journal:
             if pg:
@@ -265,7 +277,7 @@ class Writer:
                 conn.exec_driver_sql(
                     "INSERT INTO journal_entries (org_id, effective_at, variant_id, move_id, "
                     "kind, debit, credit, amount, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(org, _to_db(conn, r[0]), *r[1:], _to_db(conn, now)) for r in self.journal],
+                    [(org, to_db(r[0]), *r[1:], to_db(now)) for r in self.journal],
                 )
         if self.books:
             if pg:
@@ -280,7 +292,7 @@ class Writer:
                     "value = excluded.value, book = excluded.book, "
                     "updated_at = excluded.updated_at",
                     [
-                        (org, r[0], r[1], r[2], r[3], json.dumps(r[4]), _to_db(conn, now))
+                        (org, r[0], r[1], r[2], r[3], json.dumps(r[4]), to_db(now))
                         for r in self.books
                     ],
                 )
@@ -292,7 +304,7 @@ def _lock_books(conn: Connection, org_id: int, variant_ids: list[int], now: date
     if conn.dialect.name == "postgresql":
         rows = conn.exec_driver_sql(_PG_LOCK_BOOKS, {"org": org_id, "now": now, "rows": payload})
     else:
-        rows = conn.exec_driver_sql(_SQLITE_LOCK_BOOKS, (org_id, _to_db(conn, now), payload))
+        rows = conn.exec_driver_sql(_SQLITE_LOCK_BOOKS, (org_id, _times(conn)(now), payload))
     out = {}
     for variant_id, raw in rows:
         data = json.loads(raw) if isinstance(raw, str) else raw
