@@ -60,6 +60,12 @@ class Cents(Decimal):
     __slots__ = ()
 
 
+class Money4(Decimal):
+    """Money kept to its 4 places in reports too (a unit cost)."""
+
+    __slots__ = ()
+
+
 def cents(value: Decimal) -> Cents:
     return Cents(value.quantize(CENT, rounding=ROUND_HALF_EVEN))
 

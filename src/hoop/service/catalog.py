@@ -162,9 +162,8 @@ def create_product(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict
         .returning(products.c.id)
     ).scalar_one()
     conn.execute(insert(variants), [{**v, "product_id": pid, "created_at": now} for v in vals])
-    if method is not None:
-        costing.record_method(conn, actor.org_id, method, now, product_id=pid,
-                              user_id=actor.user_id)  # fmt: skip
+    # the method it is created with (None: the org's), which holds for all of its history
+    costing.record_method(conn, actor.org_id, method, now, product_id=pid, user_id=actor.user_id)
     out = get_product(conn, actor, pid)
     audit.record(conn, actor, "product.create", "product", pid, None, out)
     return out

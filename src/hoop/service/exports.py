@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from hoop.domain.errors import ValidationFailed
-from hoop.domain.quantities import Cents, fmt
+from hoop.domain.quantities import Cents, Money4, fmt
 
 FORMATS = ("json", "csv", "xlsx")
 MEDIA = {
@@ -75,6 +75,8 @@ def table(kind: str, report: dict[str, Any]) -> Table:
 def _cell(v: Any) -> Any:
     if isinstance(v, Cents):
         return f"{v:.2f}"
+    if isinstance(v, Money4):
+        return f"{v:.4f}"
     if isinstance(v, Decimal):
         return fmt(v)
     if isinstance(v, datetime | date):
@@ -106,7 +108,7 @@ def to_xlsx(t: Table) -> bytes:
         for cell, v in zip(ws[ws.max_row], r, strict=True):
             if isinstance(v, Cents):
                 cell.number_format = "#,##0.00"
-            elif isinstance(v, Decimal):
+            elif isinstance(v, Decimal):  # a unit cost (Money4) or a quantity
                 cell.number_format = "#,##0.0000"
     for col, name in zip("ABCDEFGHIJ", head, strict=False):
         ws.column_dimensions[col].width = max(12, len(name) + 2)
@@ -127,5 +129,6 @@ def render(kind: str, report: dict[str, Any], fmt_: str) -> tuple[bytes, str]:
 
 def filename(kind: str, report: dict[str, Any], fmt_: str) -> str:
     stamp = report.get("as_of") or report.get("to")
-    day = stamp.strftime("%Y-%m-%d") if isinstance(stamp, datetime) else "report"
+    # an end bound is exclusive: "as of 2025-03-01" runs to 2025-03-02 00:00
+    day = (stamp - timedelta(microseconds=1)).strftime("%Y-%m-%d") if stamp else "report"
     return f"hoop-{kind}-{day}.{fmt_}"

@@ -31,6 +31,7 @@ from hoop.domain.journal import INVENTORY
 from hoop.domain.quantities import (
     FACTOR,
     ZERO,
+    Money4,
     cents,
     cents_summing_to_total,
     from_scaled,
@@ -73,8 +74,8 @@ def _currency(conn: Connection, org_id: int) -> str:
     return conn.execute(select(orgs.c.currency).where(orgs.c.id == org_id)).scalar_one()
 
 
-def _unit(qty: int, value: int) -> Decimal:
-    return from_scaled(share(FACTOR, value, qty)) if qty else ZERO
+def _unit(qty: int, value: int) -> Money4:
+    return Money4(from_scaled(share(FACTOR, value, qty)) if qty else from_scaled(0))
 
 
 def _subtree(conn: Connection, org_id: int, location_id: int) -> Any:
@@ -305,13 +306,25 @@ def cogs(
 
 
 def _journal_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """Cursors are "<effective time in epoch microseconds>.<entry id>": URL-safe as given."""
     if not cursor:
         return None
     try:
-        iso, _, ident = cursor.rpartition("~")
-        return datetime.fromisoformat(iso), int(ident)
-    except ValueError:
+        micros, _, ident = cursor.partition(".")
+        at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
+        return at, int(ident)
+    except (ValueError, OverflowError):
         raise ValidationFailed("cursor is not one this API gave out", {"field": "cursor"}) from None
+
+
+def _make_cursor(at: datetime, ident: int) -> str:
+    micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return f"{micros}.{ident}"
+
+
+def _other(debit: str, credit: str, amount: int) -> tuple[str, int]:
+    """The entry's account other than Inventory, and the change of Inventory (signed)."""
+    return (credit, amount) if debit == INVENTORY else (debit, -amount)
 
 
 def journal(
@@ -323,44 +336,59 @@ def journal(
     limit: int | None = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Journal lines (two per double entry) dated in [from, to], oldest first."""
+    """Journal lines (two per double entry) dated in [from, to], oldest first.
+
+    Amounts are kept to 4 places (`amount`); the cents shown carry the rounding residue
+    forward: each entry shows the change of its account's running total rounded to cents, so
+    every account's total over any run of entries is its exact total rounded, to the cent (and
+    each entry still balances). Every entry pairs Inventory with one other account, so the
+    running totals are kept per other account, from the first entry ever."""
     actor.require("reports.read")
+    org = actor.org_id
     start, end = _range(date_from, date_to)
+    j = journal_entries.c
+    after = _journal_cursor(cursor)
+    position = j.effective_at >= start  # the entries shown and those after them
     q = (
         select(journal_entries, variants.c.sku)
-        .join(variants, variants.c.id == journal_entries.c.variant_id)
-        .where(
-            journal_entries.c.org_id == actor.org_id,
-            journal_entries.c.effective_at >= start,
-            journal_entries.c.effective_at < end,
-        )
-        .order_by(journal_entries.c.effective_at, journal_entries.c.id)
+        .join(variants, variants.c.id == j.variant_id)
+        .where(j.org_id == org, j.effective_at >= start, j.effective_at < end)
+        .order_by(j.effective_at, j.id)
     )
-    after = _journal_cursor(cursor)
     if after is not None:
-        q = q.where(
-            or_(
-                journal_entries.c.effective_at > after[0],
-                and_(journal_entries.c.effective_at == after[0], journal_entries.c.id > after[1]),
-            )
-        )
+        position = or_(j.effective_at > after[0], and_(j.effective_at == after[0], j.id > after[1]))
+        q = q.where(position)
     if limit is not None:
         q = q.limit(limit)
     rows = conn.execute(q).all()
+    # running totals of every entry before the first one shown
+    running: dict[str, int] = defaultdict(int)
+    for debit, credit, amount in conn.execute(
+        select(j.debit, j.credit, func.sum(_raw(j.amount)))
+        .where(j.org_id == org, ~position)
+        .group_by(j.debit, j.credit)
+    ):
+        acct, change = _other(debit, credit, int(amount))
+        running[acct] += change
     items: list[dict[str, Any]] = []
     for r in rows:
-        amount = cents(r.amount)
-        common = {"entry_id": r.id, "date": r.effective_at.date(), "effective_at": r.effective_at,
-                  "move_id": r.move_id, "sku": r.sku, "kind": r.kind}  # fmt: skip
+        acct, change = _other(r.debit, r.credit, int(r.amount * FACTOR))
+        before = running[acct]
+        running[acct] = before + change
+        shown = abs(cents(from_scaled(running[acct])) - cents(from_scaled(before)))
+        amount = cents(shown)
+        common = {"entry_id": r.id, "date": r.effective_at.date(),
+                  "effective_at": r.effective_at, "move_id": r.move_id, "sku": r.sku,
+                  "kind": r.kind, "amount": r.amount}  # fmt: skip
         items.append({**common, "account": r.debit, "debit": amount, "credit": cents(ZERO)})
         items.append({**common, "account": r.credit, "debit": cents(ZERO), "credit": amount})
     nxt = None
     if limit is not None and len(rows) == limit:
-        nxt = f"{rows[-1].effective_at.isoformat()}~{rows[-1].id}"
+        nxt = _make_cursor(rows[-1].effective_at, rows[-1].id)
     return {
         "from": start,
         "to": end,
-        "currency": _currency(conn, actor.org_id),
+        "currency": _currency(conn, org),
         "items": items,
         "next_cursor": nxt,
     }

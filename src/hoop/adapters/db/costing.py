@@ -134,8 +134,12 @@ class Timeline:
                 self.products[r.product_id].append((r.effective_at, r.id, r.method))
 
     def method_at(self, product_id: int, at: datetime) -> Method:
-        override = None
-        for eff, _, m in self.products.get(product_id, ()):
+        # A product's first row is the method it was created with: it holds for the whole
+        # history before it too (stock backdated before the product existed), as the org's
+        # first row does for the org.
+        rows = self.products.get(product_id, ())
+        override = rows[0][2] if rows else None
+        for eff, _, m in rows:
             if eff > at:
                 break
             override = m

@@ -10,18 +10,19 @@ The two statements every posting runs (1 and 4) live in `bulk`, one constant SQL
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import BigInteger, Connection, or_, select, tuple_, type_coerce
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hoop.adapters.db import bulk
 from hoop.adapters.db import costing as costing_db
-from hoop.adapters.db.tables import locations, lots, serials
+from hoop.adapters.db.tables import locations, lots, moves, serials
 from hoop.domain.errors import Conflict, InsufficientStock
 from hoop.domain.ledger import (
     BalanceKey,
@@ -30,7 +31,7 @@ from hoop.domain.ledger import (
     balance_deltas,
     stepwise_shortages,
 )
-from hoop.domain.quantities import fmt, q4
+from hoop.domain.quantities import fmt, from_scaled, q4
 
 CHUNK = 2000
 
@@ -191,6 +192,67 @@ def record_lots(
 MoveGroup = tuple[int | None, datetime, list[Move]]  # (document id, effective at, moves)
 
 
+def check_history(
+    conn: Connection,
+    org_id: int,
+    groups: list[MoveGroup],
+    internal: set[int],
+    recorded_at: datetime,
+    names: dict[int, str],
+) -> None:
+    """A backdated move out of a location must not take stock the location only received
+    later: replay that balance's moves and refuse if it ever goes below zero from the move's
+    effective time on. Postings effective now skip this (the balance check covers them);
+    backdated inbound moves cannot lower any running balance."""
+    since: dict[BalanceKey, datetime] = {}
+    for _, eff, ms in groups:
+        if eff >= recorded_at:
+            continue
+        for m in ms:
+            if m.from_location_id in internal:
+                key = (m.variant_id, m.from_location_id, m.lot)
+                since[key] = min(since.get(key, eff), eff)
+    if not since:
+        return
+    locs = sorted({k[1] for k in since})
+    rows = conn.execute(
+        select(moves.c.variant_id, moves.c.from_location_id, moves.c.to_location_id,
+               moves.c.lot, moves.c.effective_at, type_coerce(moves.c.qty, BigInteger))
+        .where(
+            moves.c.org_id == org_id,
+            moves.c.variant_id.in_(sorted({k[0] for k in since})),
+            or_(moves.c.from_location_id.in_(locs), moves.c.to_location_id.in_(locs)),
+        )
+        .order_by(moves.c.effective_at, moves.c.id)
+    )  # fmt: skip
+    running: dict[BalanceKey, int] = defaultdict(int)
+    worst: dict[BalanceKey, tuple[int, datetime]] = {}
+    for variant, src, dst, lot, eff, qty in rows:
+        for key, change in (((variant, dst, lot), qty), ((variant, src, lot), -qty)):
+            start = since.get(key)
+            if start is None:
+                continue
+            running[key] += change
+            if eff >= start and running[key] < worst.get(key, (0, eff))[0]:
+                worst[key] = (running[key], eff)
+    if worst:
+        details = [
+            {"sku": names.get(k[0], str(k[0])), "variant_id": k[0], "location_id": k[1],
+             "lot": k[2] or None, "at": at.isoformat(), "short_by": fmt(from_scaled(-low))}
+            for k, (low, at) in sorted(worst.items())
+        ]  # fmt: skip
+        listing = "; ".join(
+            f"{d['sku']} at location {d['location_id']} would be short by {d['short_by']} on "
+            f"{d['at']}"
+            for d in details
+        )
+        raise Conflict(
+            f"backdated: this takes stock the location only received later: {listing}",
+            details,
+            code="insufficient_stock_at_effective_time",
+        )
+
+
 def post_moves(
     conn: Connection,
     org_id: int,
@@ -231,6 +293,7 @@ def post_moves(
     ids = bulk.insert_moves(
         conn, org_id, move_rows, reversal=reversal, recorded_at=recorded_at, user_id=user_id
     )
+    check_history(conn, org_id, groups, internal, recorded_at, sku_names)
     if virtual_types is not None:
         valued = costing_db.classify(
             (

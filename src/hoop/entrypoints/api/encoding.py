@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from hoop.domain.quantities import Cents, fmt, q4
+from hoop.domain.quantities import Cents, Money4, fmt, q4
 
 # Money keeps its 4 stored places in the API ("3.1400"); quantities are shown as entered ("12.5").
 MONEY_KEYS = frozenset(
@@ -28,6 +28,8 @@ def encode(value: Any) -> Any:
         return [encode(v) for v in value]
     if isinstance(value, Cents):
         return f"{value:.2f}"
+    if isinstance(value, Money4):
+        return f"{value:.4f}"
     if isinstance(value, Decimal):
         return fmt(value)
     if isinstance(value, datetime | date):
