@@ -4,7 +4,7 @@ run together on a 2-core machine). Full size by default; --quick for a smoke run
 PostgreSQL comes from HOOP_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test);
 when it is unreachable the PostgreSQL runs are skipped with a note.
 
-Usage: python benchmarks/run_all.py [--quick] [--db sqlite|postgres|both] [--only posting,http]
+Usage: python benchmarks/run_all.py [--quick] [--db sqlite|postgres|both] [--only posting,costing]
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ BENCHES = {
     "posting": "bench_posting.py",
     "http": "bench_http.py",
     "availability": "bench_availability.py",
+    "costing": "bench_costing.py",
 }
+PG_ONLY = {"costing"}  # loads its ledger with PostgreSQL SQL
 
 
 def pg_reachable() -> str | None:
@@ -55,6 +57,9 @@ def main() -> None:
     failed = []
     for name in a.only.split(","):
         for db in dbs:
+            if name in PG_ONLY and db != "postgres":
+                print(f"{name}: PostgreSQL only, skipped on {db}")
+                continue
             cmd = [sys.executable, str(HERE / BENCHES[name]), "--db", db]
             if a.quick:
                 cmd.append("--quick")
