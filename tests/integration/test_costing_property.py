@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hoop.adapters.db import costing as costing_db
 from hoop.domain.errors import HoopError
-from hoop.service import access, catalog, reports, stock
+from hoop.service import access, catalog, costing, reports, stock
 from tests.helpers import unique
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=60)
@@ -30,11 +32,21 @@ op = st.one_of(
     st.tuples(st.just("cancel"), st.integers(0, 30), st.none(), st.none(), st.none()),
     st.tuples(st.just("method"), st.sampled_from(["fifo", "lifo", "average", None]),
               st.none(), st.none(), st.none()),
+    st.tuples(st.just("recompute"), st.none(), st.none(), st.none(), st.none()),
 )  # fmt: skip
 
 
+@pytest.fixture
+def small_batches():
+    """Checkpoints every 3 events and COPY from 3 rows, so short histories take those paths."""
+    saved = costing_db.CHECKPOINT_EVERY, costing_db.COPY_FROM
+    costing_db.CHECKPOINT_EVERY, costing_db.COPY_FROM = 3, 3
+    yield
+    costing_db.CHECKPOINT_EVERY, costing_db.COPY_FROM = saved
+
+
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -42,7 +54,7 @@ op = st.one_of(
     initial=st.sampled_from(["fifo", "lifo", "average"]),
     ops=st.lists(op, min_size=1, max_size=14),
 )
-def test_incremental_costing_equals_recompute(uow, initial, ops):
+def test_incremental_costing_equals_recompute(uow, small_batches, initial, ops):
     s = uow.write(
         lambda c: access.signup(
             c, "P", f"{unique('p')}@x.io", "password1", "enterprise", costing_method=initial
@@ -67,6 +79,8 @@ def test_incremental_costing_equals_recompute(uow, initial, ops):
                 continue
             target = posted[a % len(posted)]
             fn = lambda c, t=target: stock.cancel(c, actor, t)  # noqa: E731
+        elif kind == "recompute":  # rewrites every history, laying down fresh checkpoints
+            fn = lambda c: costing.recompute(c, actor.org_id)  # noqa: E731
         elif kind == "method":
             fn = lambda c, m=a: catalog.update_product(  # noqa: E731
                 c, actor, product, {"costing_method": m}
@@ -93,7 +107,7 @@ def test_incremental_costing_equals_recompute(uow, initial, ops):
             # already cancelled): they must change nothing, which the check below covers
             assert exc.status in (402, 409, 422), exc
             continue
-        if kind not in ("cancel", "method"):
+        if kind not in ("cancel", "method", "recompute"):
             posted.append(out["id"])
 
     result = uow.read(lambda c: reports.reconcile(c, actor.org_id, deep=True))

@@ -30,6 +30,7 @@ from sqlalchemy import BigInteger, Connection, and_, delete, or_, select, type_c
 from hoop.adapters.db import bulk
 from hoop.adapters.db.tables import (
     cost_books,
+    cost_checkpoints,
     cost_entries,
     costing_methods,
     moves,
@@ -43,7 +44,6 @@ from hoop.domain.costing import (
     Key,
     Method,
     MethodNotTracked,
-    recompute,
     run,
 )
 from hoop.domain.errors import Conflict
@@ -152,6 +152,16 @@ class Timeline:
             org = m
         return Method(org)
 
+    def constant(self, product_id: int) -> bool:
+        """Whether one method has been in force for the product all along (then a replay may
+        resume from a checkpoint: no change of method re-values anything)."""
+        times = [e for e, _, _ in self.org] + [e for e, _, _ in self.products.get(product_id, ())]
+        if not times:
+            return True
+        methods = {self.method_at(product_id, t) for t in times}
+        methods.add(self.method_at(product_id, min(times)))
+        return len(methods) == 1
+
     def events(self, product_id: int, first: datetime) -> tuple[Method, list[CostEvent]]:
         """The method in force at `first` (the variant's first cost event) and the changes
         after it, as cost events at (time, 0)."""
@@ -232,6 +242,24 @@ def _times(conn: Connection) -> Any:
     return to_db
 
 
+COPY_FROM = 2000  # rows: from here on PostgreSQL gets them by COPY
+_ENTRY_COLS = ("org_id", "variant_id", "effective_at", "ord", "move_id", "counter", "method",
+               "qty", "value", "qty_after", "value_after")  # fmt: skip
+_JOURNAL_COLS = ("org_id", "effective_at", "variant_id", "move_id", "kind", "debit", "credit",
+                 "amount", "recorded_at")  # fmt: skip
+
+
+def _copy(
+    conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Bulk rows into a PostgreSQL table with COPY, in the connection's transaction."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row(r)
+
+
 class Writer:
     """Collects the rows a costing step writes and sends each kind in one statement."""
 
@@ -240,6 +268,10 @@ class Writer:
         self.entries: list[tuple[Any, ...]] = []
         self.journal: list[tuple[Any, ...]] = []
         self.books: list[tuple[Any, ...]] = []
+        self.checkpoints: list[tuple[Any, ...]] = []
+
+    def checkpoint(self, variant_id: int, key: Key, dump: dict[str, Any]) -> None:
+        self.checkpoints.append((variant_id, key[0], key[1], dump))
 
     def entry(self, variant_id: int, cm: CostedMove, counter: str) -> None:
         eff, ord_ = cm.key
@@ -262,6 +294,25 @@ class Writer:
         conn, org, now = self.conn, self.org_id, self.now
         pg = conn.dialect.name == "postgresql"
         to_db = _times(conn)
+        if pg and len(self.entries) >= COPY_FROM:
+            _copy(conn, "cost_entries", _ENTRY_COLS, [(org, *r) for r in self.entries])
+            self.entries = []
+        if pg and len(self.journal) >= COPY_FROM:
+            rows = [(org, *r, now) for r in self.journal]
+            _copy(conn, "journal_entries", _JOURNAL_COLS, rows)
+            self.journal = []
+        if self.checkpoints:
+            cols = ("org_id", "variant_id", "effective_at", "ord", "book")
+            if pg:
+                rows = [(org, v, e, o, json.dumps(b)) for v, e, o, b in self.checkpoints]
+                _copy(conn, "cost_checkpoints", cols, rows)
+            else:
+                conn.exec_driver_sql(
+                    "INSERT INTO cost_checkpoints (org_id, variant_id, effective_at, ord, book) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(org, v, to_db(e), o, json.dumps(b)) for v, e, o, b in self.checkpoints],
+                )
+            self.checkpoints = []
         if self.entries:
             if pg:
                 conn.exec_driver_sql(_PG_ENTRIES, {"org": org, "rows": _json_rows(self.entries)})
@@ -444,6 +495,86 @@ def virtual_types(conn: Connection, org_id: int) -> dict[int, str]:
     }
 
 
+CHECKPOINT_EVERY = 2000  # events between two stored checkpoints of a replayed variant
+
+
+def _moves_after(
+    conn: Connection, org_id: int, variant_ids: Sequence[int], after: Key | None
+) -> Iterable[tuple[Any, ...]]:
+    """(id, variant, effective_at, from, to, qty, unit_cost, reverses) in key order."""
+    if conn.dialect.name == "postgresql":  # raw rows: no per-row type processing
+        sql = (
+            "SELECT id, variant_id, effective_at, from_location_id, to_location_id, qty, "
+            "unit_cost, reverses_move_id FROM moves "
+            "WHERE org_id = %(org)s AND variant_id = ANY(%(vs)s)"
+        )
+        params: dict[str, Any] = {"org": org_id, "vs": list(variant_ids)}
+        if after is not None:
+            sql += " AND (effective_at, id) > (%(eff)s, %(id)s)"
+            params.update(eff=after[0], id=after[1])
+        return conn.exec_driver_sql(sql + " ORDER BY variant_id, effective_at, id", params)
+    q = select(*_MOVE_COLS).where(moves.c.org_id == org_id, moves.c.variant_id.in_(variant_ids))
+    if after is not None:
+        q = q.where(
+            or_(
+                moves.c.effective_at > after[0],
+                and_(moves.c.effective_at == after[0], moves.c.id > after[1]),
+            )
+        )
+    return conn.execute(q.order_by(moves.c.variant_id, moves.c.effective_at, moves.c.id))
+
+
+def _entries_from(
+    conn: Connection, org_id: int, variant_ids: Sequence[int], start: Key | None
+) -> Iterable[tuple[Any, ...]]:
+    """(variant, effective_at, ord, value) of the stored entries from `start` on."""
+    if conn.dialect.name == "postgresql":
+        sql = (
+            "SELECT variant_id, effective_at, ord, value FROM cost_entries "
+            "WHERE org_id = %(org)s AND variant_id = ANY(%(vs)s)"
+        )
+        params: dict[str, Any] = {"org": org_id, "vs": list(variant_ids)}
+        if start is not None:
+            sql += " AND (effective_at, ord) >= (%(eff)s, %(ord)s)"
+            params.update(eff=start[0], ord=start[1])
+        return conn.exec_driver_sql(sql, params)
+    e = cost_entries.c
+    q = select(e.variant_id, e.effective_at, e.ord, _raw(e.value)).where(
+        e.org_id == org_id, e.variant_id.in_(variant_ids)
+    )
+    if start is not None:
+        q = q.where(_key_at_or_after(cost_entries, start))
+    return conn.execute(q)
+
+
+def _key_at_or_after(table: Any, start: Key) -> Any:
+    eff, ord_ = start
+    return or_(table.c.effective_at > eff, and_(table.c.effective_at == eff, table.c.ord >= ord_))
+
+
+def _checkpoint_before(
+    conn: Connection, org_id: int, variant_id: int, start: Key
+) -> tuple[Key, Book] | None:
+    eff, ord_ = start
+    row = conn.execute(
+        select(cost_checkpoints.c.effective_at, cost_checkpoints.c.ord, cost_checkpoints.c.book)
+        .where(
+            cost_checkpoints.c.org_id == org_id,
+            cost_checkpoints.c.variant_id == variant_id,
+            or_(
+                cost_checkpoints.c.effective_at < eff,
+                and_(cost_checkpoints.c.effective_at == eff, cost_checkpoints.c.ord < ord_),
+            ),
+        )
+        .order_by(cost_checkpoints.c.effective_at.desc(), cost_checkpoints.c.ord.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    data = json.loads(row.book) if isinstance(row.book, str) else row.book
+    return (row.effective_at, row.ord), Book.load(data)
+
+
 def replay_variants(
     conn: Connection,
     org_id: int,
@@ -453,10 +584,12 @@ def replay_variants(
     *,
     check_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Cost the variants' histories again from their first move and write what changed from
-    `starts[variant]` on (None: from the beginning). Events without a stored entry (just
-    posted) get their journal entry; those whose value changed get a correction for the
-    difference. With `check_only`, write nothing and return the differences found."""
+    """Cost the variants' histories again and write what changed from `starts[variant]` on
+    (None: from the beginning). A variant with one method all along resumes from its last
+    checkpoint before the start; otherwise it is costed from its first move. Events without a
+    stored entry (just posted) get their journal entry; those whose value changed get a
+    correction for the difference. With `check_only`, write nothing and return the
+    differences found."""
     mine = out is None
     out = out or Writer(conn, org_id, now)
     vtypes = virtual_types(conn, org_id)
@@ -468,32 +601,58 @@ def replay_variants(
                 select(variants.c.id, variants.c.product_id).where(variants.c.id.in_(chunk))
             ).all()
         )
+        resume: dict[int, tuple[Key, Book]] = {}
+        for v in chunk:
+            start = starts[v]
+            if start is not None and timeline.constant(product_of[v]):
+                found = _checkpoint_before(conn, org_id, v, start)
+                if found is not None:
+                    resume[v] = found
         history: dict[int, list[Valued]] = defaultdict(list)
-        for x in classify(
-            conn.execute(
-                select(*_MOVE_COLS)
-                .where(moves.c.org_id == org_id, moves.c.variant_id.in_(chunk))
-                .order_by(moves.c.variant_id, moves.c.effective_at, moves.c.id)
-            ),
-            vtypes,
-        ):
-            history[x.variant_id].append(x)
-        old: dict[int, dict[Key, tuple[int, str]]] = defaultdict(dict)
-        for r in conn.execute(
-            select(cost_entries.c.variant_id, cost_entries.c.effective_at, cost_entries.c.ord,
-                   _raw(cost_entries.c.value), cost_entries.c.counter)
-            .where(cost_entries.c.org_id == org_id, cost_entries.c.variant_id.in_(chunk))
-        ):  # fmt: skip
-            old[r[0]][(r[1], r[2])] = (r[3], r[4])
+        whole = [v for v in chunk if v not in resume]
+        parts: list[tuple[list[int], Key | None]] = [(whole, None)] if whole else []
+        parts += [([v], resume[v][0]) for v in resume]
+        for ids, after in parts:
+            for x in classify(_moves_after(conn, org_id, ids, after), vtypes):
+                history[x.variant_id].append(x)
+        old: dict[int, dict[Key, int]] = defaultdict(dict)
+        froms = [v for v in chunk if starts[v] is None]
+        parts = [(froms, None)] if froms else []
+        parts += [([v], starts[v]) for v in chunk if starts[v] is not None]
+        for ids, start in parts:
+            for variant_id, eff, ord_, value in _entries_from(conn, org_id, ids, start):
+                old[variant_id][(eff, ord_)] = int(value)
+        # values of earlier moves that replayed events reverse (resumed variants only)
+        seen = {x.move_id for v in resume for x in history[v]}
+        wanted = sorted({x.reverses for v in resume for x in history[v] if x.reverses} - seen)
+        priors: dict[int, tuple[int, int]] = {}
+        if wanted:
+            for move_id, qty, value in conn.execute(
+                select(cost_entries.c.move_id, _raw(cost_entries.c.qty),
+                       _raw(cost_entries.c.value))
+                .where(cost_entries.c.org_id == org_id, cost_entries.c.move_id.in_(wanted))
+            ):  # fmt: skip
+                priors[move_id] = (abs(qty), abs(value))
         for variant_id in chunk:
             vs = history.get(variant_id, [])
             start = starts[variant_id]
-            if not vs:
+            if variant_id in resume:
+                book = resume[variant_id][1]
+                events = [x.event() for x in vs]
+            elif vs:
+                initial, changes = timeline.events(product_of[variant_id], vs[0].effective_at)
+                book = Book(initial, {initial, *(c.method for c in changes if c.method)})
+                events = sorted([*(x.event() for x in vs), *changes], key=lambda e: e.key)
+            else:
                 continue
-            initial, changes = timeline.events(product_of[variant_id], vs[0].effective_at)
             counters = {x.key: x.counter for x in vs}
+            targets = {e.mirror for e in events if e.mirror is not None}
+            costed: list[CostedMove] = []
             try:
-                costed, book = recompute([*(x.event() for x in vs), *changes], initial)
+                for i, ev in enumerate(events, 1):
+                    costed.append(book.apply(ev, ev.key[1] in targets, priors))
+                    if i % CHECKPOINT_EVERY == 0 and (start is None or ev.key >= start):
+                        out.checkpoint(variant_id, ev.key, book.dump())
             except CostLayersExhausted as exc:
                 raise _short(conn, org_id, variant_id, exc) from None
             before = old.get(variant_id, {})
@@ -503,11 +662,11 @@ def replay_variants(
                 counter = counters.get(cm.key, "revaluation")
                 was = before.get(cm.key)
                 if check_only:
-                    if was is None or was[0] != cm.value:
+                    if was is None or was != cm.value:
                         differences.append(
                             {"variant_id": variant_id, "effective_at": cm.key[0],
                              "move_id": cm.key[1] or None,
-                             "stored": None if was is None else from_scaled(was[0]),
+                             "stored": None if was is None else from_scaled(was),
                              "recomputed": from_scaled(cm.value)}
                         )  # fmt: skip
                     continue
@@ -515,12 +674,14 @@ def replay_variants(
                 if was is None:  # new (or never costed before): its own entry
                     kind = "revaluation" if cm.key[1] == 0 else "posting"
                     out.post(variant_id, cm, counter, kind, cm.value)
-                elif was[0] != cm.value:
-                    out.post(variant_id, cm, counter, "correction", cm.value - was[0])
+                elif was != cm.value:
+                    out.post(variant_id, cm, counter, "correction", cm.value - was)
             if check_only:
+                out.checkpoints = []
                 continue
-            if any(start is None or key >= start for key in before):
+            if before:
                 _delete_from(conn, org_id, variant_id, start)
+            _delete_checkpoints_from(conn, org_id, variant_id, start)
             out.book(variant_id, book)
         if not check_only:
             # keep memory flat on a full recompute: write each chunk as it is done
@@ -530,14 +691,17 @@ def replay_variants(
     return differences
 
 
+def _delete_checkpoints_from(
+    conn: Connection, org_id: int, variant_id: int, start: Key | None
+) -> None:
+    cond = [cost_checkpoints.c.org_id == org_id, cost_checkpoints.c.variant_id == variant_id]
+    if start is not None:
+        cond.append(_key_at_or_after(cost_checkpoints, start))
+    conn.execute(delete(cost_checkpoints).where(*cond))
+
+
 def _delete_from(conn: Connection, org_id: int, variant_id: int, start: Key | None) -> None:
     cond = [cost_entries.c.org_id == org_id, cost_entries.c.variant_id == variant_id]
     if start is not None:
-        eff, ord_ = start
-        cond.append(
-            or_(
-                cost_entries.c.effective_at > eff,
-                and_(cost_entries.c.effective_at == eff, cost_entries.c.ord >= ord_),
-            )
-        )
+        cond.append(_key_at_or_after(cost_entries, start))
     conn.execute(delete(cost_entries).where(*cond))

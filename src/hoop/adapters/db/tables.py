@@ -351,6 +351,18 @@ cost_books = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# A variant's book as it stood after the event (effective_at, ord), every few thousand events of
+# a replay: a backdated move re-costs from the last checkpoint before it, not from the start.
+cost_checkpoints = Table(
+    "cost_checkpoints",
+    metadata,
+    Column("org_id", Id, primary_key=True),
+    Column("variant_id", Id, primary_key=True),
+    Column("effective_at", UtcDateTime, primary_key=True),
+    Column("ord", BigInteger, primary_key=True),
+    Column("book", JSON, nullable=False),
+)
+
 # The accounting journal: append-only double entries. Re-costing adds corrections dated at the
 # move that caused them; nothing here is ever rewritten.
 journal_entries = Table(

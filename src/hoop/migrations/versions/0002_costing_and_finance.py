@@ -34,6 +34,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("org_id", "variant_id", name=op.f("pk_cost_books")),
     )
     op.create_table(
+        "cost_checkpoints",
+        sa.Column("org_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "effective_at", hoop.adapters.db.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("ord", sa.BigInteger(), nullable=False),
+        sa.Column("book", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id", "variant_id", "effective_at", "ord", name=op.f("pk_cost_checkpoints")
+        ),
+    )
+    op.create_table(
         "cost_entries",
         sa.Column(
             "id",
@@ -212,5 +227,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_cost_entries_move")
 
     op.drop_table("cost_entries")
+    op.drop_table("cost_checkpoints")
     op.drop_table("cost_books")
     # ### end Alembic commands ###
