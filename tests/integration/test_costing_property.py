@@ -38,9 +38,10 @@ op = st.one_of(
 
 @pytest.fixture
 def small_batches():
-    """Checkpoints every 3 events and COPY from 3 rows, so short histories take those paths."""
+    """A checkpoint after every replayed event and COPY from 3 rows, so short histories take
+    those paths."""
     saved = costing_db.CHECKPOINT_EVERY, costing_db.COPY_FROM
-    costing_db.CHECKPOINT_EVERY, costing_db.COPY_FROM = 3, 3
+    costing_db.CHECKPOINT_EVERY, costing_db.COPY_FROM = 1, 3
     yield
     costing_db.CHECKPOINT_EVERY, costing_db.COPY_FROM = saved
 
@@ -110,6 +111,60 @@ def test_incremental_costing_equals_recompute(uow, small_batches, initial, ops):
         if kind not in ("cancel", "method", "recompute"):
             posted.append(out["id"])
 
+    result = uow.read(lambda c: reports.reconcile(c, actor.org_id, deep=True))
+    assert result["differences"] == []
+    ledger, layers, journal = result["totals"]
+    assert ledger == layers == journal
+
+
+@pytest.mark.parametrize("method", ["fifo", "lifo", "average"])
+def test_backdating_resumes_from_a_checkpoint_and_matches_a_recompute(
+    uow, small_batches, monkeypatch, method
+):
+    """A long history with checkpoints laid down by a recompute; a receipt backdated into its
+    middle resumes from the checkpoint before it (replaying only what follows), including a
+    cancel whose reversing move undoes a shipment costed before that checkpoint."""
+    resumed = []
+    found = costing_db._checkpoint_before
+    monkeypatch.setattr(
+        costing_db,
+        "_checkpoint_before",
+        lambda *a: resumed.append(found(*a)) or resumed[-1],
+    )
+    s = uow.write(
+        lambda c: access.signup(
+            c, "P", f"{unique('p')}@x.io", "password1", "enterprise", costing_method=method
+        )
+    )
+    actor = uow.read(lambda c: access.authenticate(c, s["token"]))
+    wh = uow.write(
+        lambda c: catalog.create_location(
+            c, actor, {"name": "W", "code": unique("W"), "type": "warehouse"}
+        )
+    )["id"]
+    sku = unique("A")
+    uow.write(lambda c: catalog.create_product(c, actor, {"name": "P", "variants": [{"sku": sku}]}))
+
+    def post(kind: str, day: int, qty: int, cost: str | None = None) -> dict:
+        where = {"receipt": "to_location_id", "shipment": "from_location_id"}[kind]
+        line = {"sku": sku, "qty": qty, **({"unit_cost": cost} if cost else {})}
+        eff = (T0 + timedelta(days=day)).isoformat()
+        return uow.write(
+            lambda c: stock.create_document(
+                c, actor, {"type": kind, where: wh, "effective_at": eff, "lines": [line]}
+            )
+        )
+
+    early_ship = None
+    for d in range(0, 40, 2):  # receipts of 5 at rising costs, shipments of 3 between them
+        post("receipt", d, 5, f"{d + 1}.25")
+        ship = post("shipment", d + 1, 3)
+        early_ship = early_ship or ship
+    uow.write(lambda c: costing.recompute(c, actor.org_id))  # checkpoints after every event
+    resumed.clear()
+    post("receipt", 30, 7, "0.50")  # backdated into the middle
+    uow.write(lambda c: stock.cancel(c, actor, early_ship["id"]))  # undoes a day-1 shipment
+    assert any(r is not None for r in resumed), "the backdated receipt resumed from a checkpoint"
     result = uow.read(lambda c: reports.reconcile(c, actor.org_id, deep=True))
     assert result["differences"] == []
     ledger, layers, journal = result["totals"]
