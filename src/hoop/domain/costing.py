@@ -25,11 +25,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from hoop.domain.errors import Conflict, ValidationFailed
 from hoop.domain.quantities import FACTOR, from_scaled, q4, to_scaled
@@ -65,8 +64,7 @@ def share(take: int, value: int, qty: int) -> int:
     return quot
 
 
-@dataclass(frozen=True, slots=True)
-class CostEvent:
+class CostEvent(NamedTuple):  # a tuple: a replay builds one per move, cheaply
     key: Key
     qty: int  # scaled, > 0 (0 for a method change)
     inbound: bool
@@ -97,8 +95,7 @@ class CostEvent:
         return cls(key, 0, False, method=Method(method))
 
 
-@dataclass(frozen=True, slots=True)
-class CostedMove:
+class CostedMove(NamedTuple):
     key: Key
     qty: int  # signed: + inbound, - outbound, 0 revaluation
     value: int  # signed, exact: the move's value (COGS for a shipment) or the revaluation

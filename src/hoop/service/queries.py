@@ -128,7 +128,15 @@ def list_moves(
     stmt = (
         select(moves, variants.c.sku, cost_entries.c.value.label("cost_value"))
         .join(variants, variants.c.id == moves.c.variant_id)
-        .outerjoin(cost_entries, cost_entries.c.move_id == moves.c.id)
+        .outerjoin(
+            cost_entries,
+            and_(
+                cost_entries.c.org_id == moves.c.org_id,
+                cost_entries.c.variant_id == moves.c.variant_id,
+                cost_entries.c.effective_at == moves.c.effective_at,
+                cost_entries.c.ord == moves.c.id,
+            ),
+        )
         .where(moves.c.org_id == actor.org_id)
     )
     if sku is not None or variant_id is not None:

@@ -101,24 +101,37 @@ def _stock_as_of(conn: Connection, org_id: int, at: datetime | None) -> dict[int
         )  # fmt: skip
         return {r[0]: (r[1], r[2]) for r in rows}
     x = cost_entries.alias("x")
-    latest = (
-        select(x.c.id)
-        .where(
-            x.c.org_id == org_id,
-            x.c.variant_id == cost_books.c.variant_id,
-            x.c.effective_at < at,
+
+    def latest(col: Any) -> Any:
+        """The variant's last entry at `at`: one index probe on the entries' key."""
+        return (
+            select(_raw(col))
+            .where(
+                x.c.org_id == org_id,
+                x.c.variant_id == cost_books.c.variant_id,
+                x.c.effective_at < at,
+            )
+            .order_by(x.c.effective_at.desc(), x.c.ord.desc())
+            .limit(1)
+            .scalar_subquery()
         )
-        .order_by(x.c.effective_at.desc(), x.c.ord.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    ids = select(latest).where(cost_books.c.org_id == org_id)
-    rows = conn.execute(
-        select(cost_entries.c.variant_id, _raw(cost_entries.c.qty_after),
-               _raw(cost_entries.c.value_after))
-        .where(cost_entries.c.id.in_(ids))
-    )  # fmt: skip
-    return {r[0]: (r[1], r[2]) for r in rows}
+
+    if conn.dialect.name == "postgresql":  # one probe per variant, both columns at once
+        rows = conn.exec_driver_sql(
+            "SELECT b.variant_id, e.qty_after, e.value_after FROM cost_books b "
+            "CROSS JOIN LATERAL (SELECT qty_after, value_after FROM cost_entries x "
+            "  WHERE x.org_id = b.org_id AND x.variant_id = b.variant_id "
+            "  AND x.effective_at < %(at)s ORDER BY x.effective_at DESC, x.ord DESC LIMIT 1) e "
+            "WHERE b.org_id = %(org)s",
+            {"org": org_id, "at": at},
+        )
+    else:
+        rows = conn.execute(
+            select(cost_books.c.variant_id, latest(x.c.qty_after), latest(x.c.value_after)).where(
+                cost_books.c.org_id == org_id
+            )
+        )
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows if r[1] is not None}
 
 
 def _qty_by_location(

@@ -21,9 +21,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Connection, and_, delete, or_, select, type_coerce
 
@@ -62,8 +61,7 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
         yield seq[i : i + n]
 
 
-@dataclass(frozen=True, slots=True)
-class Valued:
+class Valued(NamedTuple):
     """A move across the valuation boundary."""
 
     move_id: int
@@ -247,15 +245,30 @@ _ENTRY_COLS = ("org_id", "variant_id", "effective_at", "ord", "move_id", "counte
                "qty", "value", "qty_after", "value_after")  # fmt: skip
 _JOURNAL_COLS = ("org_id", "effective_at", "variant_id", "move_id", "kind", "debit", "credit",
                  "amount", "recorded_at")  # fmt: skip
+_ENTRY_TYPES = ("int8", "int8", "timestamptz", "int8", "int8", "text", "text", "int8", "int8",
+                "int8", "int8")  # fmt: skip
+_JOURNAL_TYPES = ("int8", "timestamptz", "int8", "int8", "text", "text", "text", "int8",
+                  "timestamptz")  # fmt: skip
 
 
 def _copy(
-    conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    types: Sequence[str] | None = None,
 ) -> None:
-    """Bulk rows into a PostgreSQL table with COPY, in the connection's transaction."""
+    """Bulk rows into a PostgreSQL table with COPY, in the connection's transaction (binary
+    when the column types are given: three times faster than text for these rows)."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+    binary = " (FORMAT BINARY)" if types else ""
+    with (
+        dbapi.cursor() as cur,
+        cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{binary}") as cp,
+    ):
+        if types:
+            cp.set_types(list(types))
         for r in rows:
             cp.write_row(r)
 
@@ -295,11 +308,12 @@ class Writer:
         pg = conn.dialect.name == "postgresql"
         to_db = _times(conn)
         if pg and len(self.entries) >= COPY_FROM:
-            _copy(conn, "cost_entries", _ENTRY_COLS, [(org, *r) for r in self.entries])
+            rows = [(org, *r) for r in self.entries]
+            _copy(conn, "cost_entries", _ENTRY_COLS, rows, _ENTRY_TYPES)
             self.entries = []
         if pg and len(self.journal) >= COPY_FROM:
             rows = [(org, *r, now) for r in self.journal]
-            _copy(conn, "journal_entries", _JOURNAL_COLS, rows)
+            _copy(conn, "journal_entries", _JOURNAL_COLS, rows, _JOURNAL_TYPES)
             self.journal = []
         if self.checkpoints:
             cols = ("org_id", "variant_id", "effective_at", "ord", "book")
@@ -380,6 +394,18 @@ def _short(conn: Connection, org_id: int, variant_id: int, exc: CostLayersExhaus
     )
 
 
+def _costed(conn: Connection, org_id: int, move_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(qty, value) as costed, of moves that later moves reverse (found by the moves' keys)."""
+    ce = cost_entries.c
+    rows = conn.execute(
+        select(moves.c.id, _raw(ce.qty), _raw(ce.value))
+        .join(cost_entries, and_(ce.org_id == moves.c.org_id, ce.variant_id == moves.c.variant_id,
+                                 ce.effective_at == moves.c.effective_at, ce.ord == moves.c.id))
+        .where(moves.c.org_id == org_id, moves.c.id.in_(sorted(move_ids)))
+    )  # fmt: skip
+    return {r[0]: (abs(r[1]), abs(r[2])) for r in rows}
+
+
 def cost_moves(conn: Connection, org_id: int, valued: list[Valued], now: datetime) -> None:
     """Cost the valued moves just posted (the caller's transaction)."""
     if not valued:
@@ -389,14 +415,14 @@ def cost_moves(conn: Connection, org_id: int, valued: list[Valued], now: datetim
         by_variant[v.variant_id].append(v)
     books = _lock_books(conn, org_id, sorted(by_variant), now)
     append: dict[int, tuple[Book, list[Valued]]] = {}
-    replay: dict[int, Key] = {}
+    replay: dict[int, Key | None] = {}
     for variant_id, vs in by_variant.items():
         vs.sort(key=lambda x: x.key)
         book = books.get(variant_id)
-        if (
-            book is None
-            or (book.last_key is not None and vs[0].key <= book.last_key)
-            or (len(book.pools) > 1 and any(x.reverses for x in vs))
+        if book is None:
+            replay[variant_id] = None  # first costed: its whole (short) history
+        elif (book.last_key is not None and vs[0].key <= book.last_key) or (
+            len(book.pools) > 1 and any(x.reverses for x in vs)
         ):
             replay[variant_id] = vs[0].key
         else:
@@ -406,14 +432,7 @@ def cost_moves(conn: Connection, org_id: int, valued: list[Valued], now: datetim
         mirrors = sorted({x.reverses for _, vs in append.values() for x in vs if x.reverses})
         priors = {}
         if mirrors:
-            priors = {
-                r[0]: (abs(r[1]), abs(r[2]))
-                for r in conn.execute(
-                    select(
-                        cost_entries.c.move_id, _raw(cost_entries.c.qty), _raw(cost_entries.c.value)
-                    ).where(cost_entries.c.org_id == org_id, cost_entries.c.move_id.in_(mirrors))
-                )  # fmt: skip
-            }
+            priors = _costed(conn, org_id, mirrors)
         for variant_id, (book, vs) in append.items():
             try:
                 costed = run([x.event() for x in vs], book, priors)
@@ -498,6 +517,15 @@ def virtual_types(conn: Connection, org_id: int) -> dict[int, str]:
 CHECKPOINT_EVERY = 2000  # events between two stored checkpoints of a replayed variant
 
 
+def _fetch(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """All rows of a query as plain tuples, straight from the driver (PostgreSQL)."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
 def _moves_after(
     conn: Connection, org_id: int, variant_ids: Sequence[int], after: Key | None
 ) -> Iterable[tuple[Any, ...]]:
@@ -512,7 +540,7 @@ def _moves_after(
         if after is not None:
             sql += " AND (effective_at, id) > (%(eff)s, %(id)s)"
             params.update(eff=after[0], id=after[1])
-        return conn.exec_driver_sql(sql + " ORDER BY variant_id, effective_at, id", params)
+        return _fetch(conn, sql + " ORDER BY variant_id, effective_at, id", params)
     q = select(*_MOVE_COLS).where(moves.c.org_id == org_id, moves.c.variant_id.in_(variant_ids))
     if after is not None:
         q = q.where(
@@ -537,7 +565,7 @@ def _entries_from(
         if start is not None:
             sql += " AND (effective_at, ord) >= (%(eff)s, %(ord)s)"
             params.update(eff=start[0], ord=start[1])
-        return conn.exec_driver_sql(sql, params)
+        return _fetch(conn, sql, params)
     e = cost_entries.c
     q = select(e.variant_id, e.effective_at, e.ord, _raw(e.value)).where(
         e.org_id == org_id, e.variant_id.in_(variant_ids)
@@ -627,12 +655,7 @@ def replay_variants(
         wanted = sorted({x.reverses for v in resume for x in history[v] if x.reverses} - seen)
         priors: dict[int, tuple[int, int]] = {}
         if wanted:
-            for move_id, qty, value in conn.execute(
-                select(cost_entries.c.move_id, _raw(cost_entries.c.qty),
-                       _raw(cost_entries.c.value))
-                .where(cost_entries.c.org_id == org_id, cost_entries.c.move_id.in_(wanted))
-            ):  # fmt: skip
-                priors[move_id] = (abs(qty), abs(value))
+            priors = _costed(conn, org_id, wanted)
         for variant_id in chunk:
             vs = history.get(variant_id, [])
             start = starts[variant_id]
@@ -679,10 +702,18 @@ def replay_variants(
             if check_only:
                 out.checkpoints = []
                 continue
-            if before:
-                _delete_from(conn, org_id, variant_id, start)
-            _delete_checkpoints_from(conn, org_id, variant_id, start)
+            if start is not None:
+                if before:
+                    _delete_from(conn, org_id, variant_id, start)
+                _delete_checkpoints_from(conn, org_id, variant_id, start)
             out.book(variant_id, book)
+        if not check_only and froms:  # those costed from the start: all their rows go
+            for table in (cost_entries, cost_checkpoints):
+                if table is cost_entries and not any(old.get(v) for v in froms):
+                    continue
+                conn.execute(
+                    delete(table).where(table.c.org_id == org_id, table.c.variant_id.in_(froms))
+                )
         if not check_only:
             # keep memory flat on a full recompute: write each chunk as it is done
             out.flush()

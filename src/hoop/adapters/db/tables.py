@@ -321,11 +321,11 @@ costing_methods = Table(
 cost_entries = Table(
     "cost_entries",
     metadata,
-    pk(),
-    Column("org_id", Id, nullable=False),
-    Column("variant_id", Id, nullable=False),
-    Column("effective_at", UtcDateTime, nullable=False),
-    Column("ord", BigInteger, nullable=False),  # move id; 0 for a method change
+    # keyed by the event: (effective_at, ord) orders a variant's events; ord is the move id
+    Column("org_id", Id, primary_key=True),
+    Column("variant_id", Id, primary_key=True),
+    Column("effective_at", UtcDateTime, primary_key=True),
+    Column("ord", BigInteger, primary_key=True),  # move id; 0 for a method change
     Column("move_id", Id, nullable=True),
     Column("counter", String(12), nullable=False),  # supplier|customer|adjustment|scrap|...
     Column("method", String(10), nullable=False),
@@ -333,9 +333,14 @@ cost_entries = Table(
     Column("value", Scaled, nullable=False),  # signed
     Column("qty_after", Scaled, nullable=False),
     Column("value_after", Scaled, nullable=False),
-    UniqueConstraint("org_id", "variant_id", "effective_at", "ord", name="uq_cost_entries_key"),
-    Index("ix_cost_entries_org_counter_eff", "org_id", "counter", "effective_at"),
-    Index("ix_cost_entries_move", "move_id"),
+)
+# COGS by period reads shipments only; a partial index keeps the others' writes cheap.
+Index(
+    "ix_cost_entries_cogs",
+    cost_entries.c.org_id,
+    cost_entries.c.effective_at,
+    postgresql_where=cost_entries.c.counter == "customer",
+    sqlite_where=cost_entries.c.counter == "customer",
 )
 
 # The open cost layers of each variant now (a `Book`, as JSON), and its totals.
@@ -379,7 +384,6 @@ journal_entries = Table(
     Column("amount", Scaled, nullable=False),  # > 0
     Column("recorded_at", UtcDateTime, nullable=False),
     Index("ix_journal_org_eff", "org_id", "effective_at"),
-    Index("ix_journal_org_variant", "org_id", "variant_id"),
 )
 
 period_closes = Table(

@@ -50,12 +50,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "cost_entries",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.Column("org_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
             "variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -71,16 +65,17 @@ def upgrade() -> None:
         sa.Column("value", hoop.adapters.db.types.Scaled(), nullable=False),
         sa.Column("qty_after", hoop.adapters.db.types.Scaled(), nullable=False),
         sa.Column("value_after", hoop.adapters.db.types.Scaled(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_cost_entries")),
-        sa.UniqueConstraint(
-            "org_id", "variant_id", "effective_at", "ord", name="uq_cost_entries_key"
+        sa.PrimaryKeyConstraint(
+            "org_id", "variant_id", "effective_at", "ord", name=op.f("pk_cost_entries")
         ),
     )
-    with op.batch_alter_table("cost_entries", schema=None) as batch_op:
-        batch_op.create_index("ix_cost_entries_move", ["move_id"], unique=False)
-        batch_op.create_index(
-            "ix_cost_entries_org_counter_eff", ["org_id", "counter", "effective_at"], unique=False
-        )
+    op.create_index(
+        "ix_cost_entries_cogs",
+        "cost_entries",
+        ["org_id", "effective_at"],
+        postgresql_where=sa.text("counter = 'customer'"),
+        sqlite_where=sa.text("counter = 'customer'"),
+    )
 
     op.create_table(
         "costing_methods",
@@ -133,7 +128,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
         batch_op.create_index("ix_journal_org_eff", ["org_id", "effective_at"], unique=False)
-        batch_op.create_index("ix_journal_org_variant", ["org_id", "variant_id"], unique=False)
 
     op.create_table(
         "period_closes",
@@ -214,7 +208,6 @@ def downgrade() -> None:
 
     op.drop_table("period_closes")
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
-        batch_op.drop_index("ix_journal_org_variant")
         batch_op.drop_index("ix_journal_org_eff")
 
     op.drop_table("journal_entries")
@@ -222,9 +215,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_costing_methods_org")
 
     op.drop_table("costing_methods")
-    with op.batch_alter_table("cost_entries", schema=None) as batch_op:
-        batch_op.drop_index("ix_cost_entries_org_counter_eff")
-        batch_op.drop_index("ix_cost_entries_move")
+    op.drop_index("ix_cost_entries_cogs", table_name="cost_entries")
 
     op.drop_table("cost_entries")
     op.drop_table("cost_checkpoints")
