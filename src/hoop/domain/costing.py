@@ -275,7 +275,7 @@ class Book:
         mine = 0
         memo: dict[Method, tuple[int, int]] = {}
         for m, pool in self.pools.items():
-            orig = self._original(ev.mirror, m, priors)
+            orig = None if ev.mirror is None else self._original(ev.mirror, m, priors)
             if ev.inbound:
                 if orig is not None:
                     value = share(ev.qty, orig[1], orig[0]) if ev.qty != orig[0] else orig[1]

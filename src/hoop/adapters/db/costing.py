@@ -289,16 +289,17 @@ class Writer:
     def entry(self, variant_id: int, cm: CostedMove, counter: str) -> None:
         eff, ord_ = cm.key
         self.entries.append(
-            (variant_id, eff, ord_, ord_ or None, counter, cm.method.value, cm.qty, cm.value,
-             cm.qty_after, cm.value_after)
+            (self.org_id, variant_id, eff, ord_, ord_ or None, counter, cm.method.value, cm.qty,
+             cm.value, cm.qty_after, cm.value_after)
         )  # fmt: skip
 
     def post(self, variant_id: int, cm: CostedMove, counter: str, kind: str, change: int) -> None:
         e = entry_for(counter, change)
         if e is not None:
             self.journal.append(
-                (cm.key[0], variant_id, cm.key[1] or None, kind, e.debit, e.credit, e.amount)
-            )
+                (self.org_id, cm.key[0], variant_id, cm.key[1] or None, kind, e.debit, e.credit,
+                 e.amount, self.now)
+            )  # fmt: skip
 
     def book(self, variant_id: int, book: Book) -> None:
         self.books.append((variant_id, book.method.value, book.qty, book.value, book.dump()))
@@ -308,12 +309,10 @@ class Writer:
         pg = conn.dialect.name == "postgresql"
         to_db = _times(conn)
         if pg and len(self.entries) >= COPY_FROM:
-            rows = [(org, *r) for r in self.entries]
-            _copy(conn, "cost_entries", _ENTRY_COLS, rows, _ENTRY_TYPES)
+            _copy(conn, "cost_entries", _ENTRY_COLS, self.entries, _ENTRY_TYPES)
             self.entries = []
         if pg and len(self.journal) >= COPY_FROM:
-            rows = [(org, *r, now) for r in self.journal]
-            _copy(conn, "journal_entries", _JOURNAL_COLS, rows, _JOURNAL_TYPES)
+            _copy(conn, "journal_entries", _JOURNAL_COLS, self.journal, _JOURNAL_TYPES)
             self.journal = []
         if self.checkpoints:
             cols = ("org_id", "variant_id", "effective_at", "ord", "book")
@@ -329,24 +328,26 @@ class Writer:
             self.checkpoints = []
         if self.entries:
             if pg:
-                conn.exec_driver_sql(_PG_ENTRIES, {"org": org, "rows": _json_rows(self.entries)})
+                rows = [r[1:] for r in self.entries]  # the org goes as a parameter
+                conn.exec_driver_sql(_PG_ENTRIES, {"org": org, "rows": _json_rows(rows)})
             else:
                 conn.exec_driver_sql(
                     "INSERT INTO cost_entries (org_id, variant_id, effective_at, ord, move_id, "
                     "counter, method, qty, value, qty_after, value_after) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(org, r[0], to_db(r[1]), *r[2:]) for r in self.entries],
+                    [(*r[:2], to_db(r[2]), *r[3:]) for r in self.entries],
                 )
         if self.journal:
             if pg:
+                rows = [r[1:-1] for r in self.journal]  # org and now go as parameters
                 conn.exec_driver_sql(
-                    _PG_JOURNAL, {"org": org, "now": now, "rows": _json_rows(self.journal)}
+                    _PG_JOURNAL, {"org": org, "now": now, "rows": _json_rows(rows)}
                 )
             else:
                 conn.exec_driver_sql(
                     "INSERT INTO journal_entries (org_id, effective_at, variant_id, move_id, "
                     "kind, debit, credit, amount, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(org, to_db(r[0]), *r[1:], to_db(now)) for r in self.journal],
+                    [(r[0], to_db(r[1]), *r[2:-1], to_db(r[-1])) for r in self.journal],
                 )
         if self.books:
             if pg:
