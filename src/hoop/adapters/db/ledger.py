@@ -10,7 +10,6 @@ The two statements every posting runs (1 and 4) live in `bulk`, one constant SQL
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -31,7 +30,7 @@ from hoop.domain.ledger import (
     balance_deltas,
     stepwise_shortages,
 )
-from hoop.domain.quantities import fmt, from_scaled, q4
+from hoop.domain.quantities import FACTOR, fmt, from_scaled, q4
 
 CHUNK = 2000
 
@@ -198,12 +197,14 @@ def check_history(
     groups: list[MoveGroup],
     internal: set[int],
     recorded_at: datetime,
-    names: dict[int, str],
-) -> None:
+    final: dict[BalanceKey, Decimal],
+) -> dict[BalanceKey, tuple[int, datetime]]:
     """A backdated move out of a location must not take stock the location only received
-    later: replay that balance's moves and refuse if it ever goes below zero from the move's
-    effective time on. Postings effective now skip this (the balance check covers them);
-    backdated inbound moves cannot lower any running balance."""
+    later. Working back from each touched balance as it now is (`final`), through the moves
+    effective from the backdated time on, finds any point where it was below zero; returns
+    them (lowest scaled balance, when). Only moves from that time on are read, so the work
+    grows with what came after, not with the history before. Postings effective now skip
+    this (the balance check covers them); backdated inbound moves cannot lower a balance."""
     since: dict[BalanceKey, datetime] = {}
     for _, eff, ms in groups:
         if eff >= recorded_at:
@@ -213,7 +214,7 @@ def check_history(
                 key = (m.variant_id, m.from_location_id, m.lot)
                 since[key] = min(since.get(key, eff), eff)
     if not since:
-        return
+        return {}
     locs = sorted({k[1] for k in since})
     rows = conn.execute(
         select(moves.c.variant_id, moves.c.from_location_id, moves.c.to_location_id,
@@ -222,19 +223,27 @@ def check_history(
             moves.c.org_id == org_id,
             moves.c.variant_id.in_(sorted({k[0] for k in since})),
             or_(moves.c.from_location_id.in_(locs), moves.c.to_location_id.in_(locs)),
+            moves.c.effective_at >= min(since.values()),
         )
-        .order_by(moves.c.effective_at, moves.c.id)
+        .order_by(moves.c.effective_at.desc(), moves.c.id.desc())
     )  # fmt: skip
-    running: dict[BalanceKey, int] = defaultdict(int)
+    running = {k: int(final.get(k, Decimal(0)) * FACTOR) for k in since}
     worst: dict[BalanceKey, tuple[int, datetime]] = {}
     for variant, src, dst, lot, eff, qty in rows:
         for key, change in (((variant, dst, lot), qty), ((variant, src, lot), -qty)):
             start = since.get(key)
-            if start is None:
+            if start is None or eff < start:
                 continue
-            running[key] += change
-            if eff >= start and running[key] < worst.get(key, (0, eff))[0]:
+            # `running` is the balance just after this move; undo it for the one before
+            if running[key] < worst.get(key, (0, eff))[0]:
                 worst[key] = (running[key], eff)
+            running[key] -= change
+    return worst
+
+
+def refuse_short_history(
+    worst: dict[BalanceKey, tuple[int, datetime]], names: dict[int, str]
+) -> None:
     if worst:
         details = [
             {"sku": names.get(k[0], str(k[0])), "variant_id": k[0], "location_id": k[1],
@@ -293,7 +302,10 @@ def post_moves(
     ids = bulk.insert_moves(
         conn, org_id, move_rows, reversal=reversal, recorded_at=recorded_at, user_id=user_id
     )
-    check_history(conn, org_id, groups, internal, recorded_at, sku_names)
+    final = {(r[0], r[1], r[2]): r[3] for r in rows}
+    refuse_short_history(
+        check_history(conn, org_id, groups, internal, recorded_at, final), sku_names
+    )
     if virtual_types is not None:
         valued = costing_db.classify(
             (
