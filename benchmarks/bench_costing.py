@@ -29,14 +29,13 @@ Usage: python benchmarks/bench_costing.py [--quick] [--moves N --variants N --ho
 
 from __future__ import annotations
 
-import contextlib
 import cProfile
 import io
 import pstats
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,19 +44,17 @@ from common import (
     Org,
     PgBackendCpu,
     StatementCounter,
-    _pg_schema_url,
     base_parser,
+    fresh_database,
     header,
     line,
     peak_rss_mb,
-    pg_base_url,
     summarize,
 )
 from sqlalchemy import Engine, text
 
 from hoop.adapters.db import costing as costing_db
 from hoop.adapters.db.engine import make_engine
-from hoop.bootstrap import upgrade
 from hoop.service import access, catalog, reports, stock
 from hoop.service import costing as costing_service
 from hoop.service.unit_of_work import UnitOfWork
@@ -104,26 +101,6 @@ GROUP BY variant_id
 
 
 # ------------------------------------------------------------------ set-up
-
-
-@contextlib.contextmanager
-def bench_schema(keep: bool) -> Iterator[Database]:
-    """A private, migrated PostgreSQL schema; dropped afterwards unless `keep`."""
-    schema = f"bench_costing_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(pg_base_url(), pool_size=1)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        db = Database("postgres", _pg_schema_url(pg_base_url(), schema), schema=schema)
-        upgrade(db.url)
-        yield db
-    finally:
-        if keep:
-            print(f"kept schema {schema}: {db.url}")
-        else:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def make_org(
@@ -453,7 +430,7 @@ def main() -> None:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     start = end - YEAR
     per_variant = max(1, a.moves // a.variants)
-    with bench_schema(a.keep) as db:
+    with fresh_database("postgres", "bench_costing", keep=a.keep) as db:
         engine = make_engine(db.url, pool_size=4)
         t = time.perf_counter()
         hot_groups = [(f"hot{s}", 1) for s in hot_sizes]

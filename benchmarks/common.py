@@ -76,8 +76,9 @@ def _pg_schema_url(base: str, schema: str) -> str:
 
 
 @contextlib.contextmanager
-def fresh_database(kind: str) -> Iterator[Database]:
-    """A migrated, empty database: a temp SQLite file, or a private PG schema dropped after."""
+def fresh_database(kind: str, prefix: str = "hoop_bench", keep: bool = False) -> Iterator[Database]:
+    """A migrated, empty database: a temp SQLite file, or a private PG schema dropped after
+    (unless `keep`: then its URL is printed)."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="hoop-bench-") as tmp:
             path = Path(tmp) / "bench.db"
@@ -85,7 +86,7 @@ def fresh_database(kind: str) -> Iterator[Database]:
             upgrade(db.url)
             yield db
         return
-    schema = f"hoop_bench_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_engine(pg_base_url(), pool_size=1)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -94,8 +95,11 @@ def fresh_database(kind: str) -> Iterator[Database]:
         upgrade(db.url)
         yield db
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        if keep:
+            print(f"kept schema {schema}: {db.url}")
+        else:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
 
 

@@ -90,3 +90,13 @@ def cents_summing_to_total(values: list[Decimal]) -> tuple[list[Cents], Cents]:
         for i in order[missing:]:
             units[i] -= 1
     return [Cents(Decimal(u) * CENT) for u in units], total
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal as text for people and files: cents to 2 places, unit costs (Money4) to 4,
+    other quantities as entered."""
+    if isinstance(value, Cents):
+        return f"{value:.2f}"
+    if isinstance(value, Money4):
+        return f"{value:.4f}"
+    return fmt(value) or "0"

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from hoop.domain.errors import ValidationFailed
-from hoop.domain.quantities import Cents, Money4, fmt
+from hoop.domain.quantities import Cents, decimal_text
 
 FORMATS = ("json", "csv", "xlsx")
 MEDIA = {
@@ -73,12 +73,8 @@ def table(kind: str, report: dict[str, Any]) -> Table:
 
 
 def _cell(v: Any) -> Any:
-    if isinstance(v, Cents):
-        return f"{v:.2f}"
-    if isinstance(v, Money4):
-        return f"{v:.4f}"
     if isinstance(v, Decimal):
-        return fmt(v)
+        return decimal_text(v)
     if isinstance(v, datetime | date):
         return v.isoformat()
     return v

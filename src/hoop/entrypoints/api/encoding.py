@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from hoop.domain.quantities import Cents, Money4, fmt, q4
+from hoop.domain.quantities import Cents, Money4, decimal_text, q4
 
 # Money keeps its 4 stored places in the API ("3.1400"); quantities are shown as entered ("12.5").
 MONEY_KEYS = frozenset(
@@ -15,7 +15,7 @@ MONEY_KEYS = frozenset(
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:.2f}" if isinstance(value, Cents) else f"{q4(value):f}"
+    return decimal_text(value) if isinstance(value, Cents | Money4) else f"{q4(value):f}"
 
 
 def encode(value: Any) -> Any:
@@ -26,12 +26,8 @@ def encode(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [encode(v) for v in value]
-    if isinstance(value, Cents):
-        return f"{value:.2f}"
-    if isinstance(value, Money4):
-        return f"{value:.4f}"
     if isinstance(value, Decimal):
-        return fmt(value)
+        return decimal_text(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
