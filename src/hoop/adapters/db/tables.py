@@ -395,3 +395,147 @@ period_closes = Table(
     Column("closed_by", Id, nullable=True),
     Column("closed_at", UtcDateTime, nullable=False),
 )
+
+
+# ---------------------------------------------------------------- orders (flexible stock)
+
+orders = Table(
+    "orders",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("channel_id", Id, nullable=True),
+    Column("customer", JSON, nullable=False),  # {name, email?, phone?}
+    Column("placed_by_user", Id, nullable=True),
+    Column("placed_by_api_key", Id, nullable=True),
+    Column("respond_by", UtcDateTime, nullable=True),
+    Column("pay_by", UtcDateTime, nullable=True),
+    Column("decline_reason", Text, nullable=True),
+    Column("pickup_status", String(20), nullable=True),  # requested | picked_up | delivered
+    Column("shipment_document_id", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_orders_org_status", "org_id", "status", "id"),
+)
+# The scheduler's lookups of due deadlines stay on small partial indexes.
+Index(
+    "ix_orders_respond_due",
+    orders.c.respond_by,
+    postgresql_where=orders.c.status == "pending_seller",
+    sqlite_where=orders.c.status == "pending_seller",
+)
+Index(
+    "ix_orders_pay_due",
+    orders.c.pay_by,
+    postgresql_where=orders.c.status == "awaiting_payment",
+    sqlite_where=orders.c.status == "awaiting_payment",
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("order_id", Id, nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("qty", Scaled, nullable=False),
+    Column("unit_price", Scaled, nullable=True),
+)
+
+# What an order holds reserved, where (released on cancel, consumed by the pickup's shipment).
+order_reservations = Table(
+    "order_reservations",
+    metadata,
+    Column("order_id", Id, primary_key=True),
+    Column("variant_id", Id, primary_key=True),
+    Column("location_id", Id, primary_key=True),
+    Column("lot", String(64), primary_key=True),
+    Column("org_id", Id, nullable=False),
+    Column("qty", Scaled, nullable=False),
+)
+
+# The order's timeline: every transition, by whom and when.
+order_events = Table(
+    "order_events",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("order_id", Id, nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor_type", String(10), nullable=False),  # user | api_key | system
+    Column("actor_id", Id, nullable=True),
+    Column("action", String(20), nullable=False),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=False),
+    Column("note", Text, nullable=True),
+)
+
+# ---------------------------------------------------------------- notifications and webhooks
+
+notifications = Table(
+    "notifications",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    # a user of the org (the seller's side), or the buyer of an order (reached through the
+    # channel API key that placed it, and through webhooks)
+    Column("user_id", Id, nullable=True),
+    Column("api_key_id", Id, nullable=True),
+    Column("audience", String(10), nullable=False),  # seller | buyer
+    Column("event", String(40), nullable=False),
+    Column("order_id", Id, nullable=True),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("read_at", UtcDateTime, nullable=True),
+    Index("ix_notifications_user", "org_id", "user_id", "id"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False, index=True),
+    Column("url", String(2000), nullable=False),
+    Column("events", JSON, nullable=False),  # event names, or ["*"]
+    Column("secret", String(100), nullable=False),  # HMAC-SHA256 key, shown once at creation
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The transactional outbox: an event is written in the transaction that caused it; the
+# scheduler delivers it to each subscribed endpoint, with retries and exponential backoff.
+outbox = Table(
+    "outbox",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("event_id", String(36), nullable=False, unique=True),  # receivers dedupe on it
+    Column("event", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("outbox_id", Id, nullable=False),
+    Column("endpoint_id", Id, nullable=False),
+    Column("status", String(10), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    UniqueConstraint("outbox_id", "endpoint_id", name="uq_webhook_deliveries_pair"),
+)
+Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    postgresql_where=webhook_deliveries.c.status == "pending",
+    sqlite_where=webhook_deliveries.c.status == "pending",
+)
