@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from hoop.service import audit
+from hoop.service import audit, orders
 from hoop.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("hoop.scheduler")
@@ -23,7 +23,18 @@ def seal_audit(uow: UnitOfWork) -> int:
     return total
 
 
-JOBS: list[Callable[[UnitOfWork], int]] = [seal_audit]
+def lapse_deadlines(uow: UnitOfWork) -> int:
+    """Order requests past respond_by expire; unpaid orders past pay_by are cancelled. Batches
+    of 500 per transaction until none is due."""
+    total = 0
+    while True:
+        n = uow.write(lambda conn: orders.lapse_due(conn))
+        total += n
+        if n < 500:
+            return total
+
+
+JOBS: list[Callable[[UnitOfWork], int]] = [seal_audit, lapse_deadlines]
 
 
 def run_once(uow: UnitOfWork) -> dict[str, int]:

@@ -57,6 +57,11 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "audit.read": frozenset({Role.owner, Role.manager, Role.finance}),
     "reports.read": frozenset({Role.owner, Role.manager, Role.finance}),
     "periods.close": frozenset({Role.owner, Role.finance}),
+    # orders: the stock team places and manages them; a channel's API key (with such a role)
+    # places, pays and cancels on the buyer's behalf
+    "orders.place": _STOCK,
+    "orders.read": _ALL,
+    "orders.manage": _STOCK,
 }
 
 

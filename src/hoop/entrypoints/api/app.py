@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from hoop.config import Settings
 from hoop.entrypoints.api import errors
-from hoop.entrypoints.api.routers import access, audit, catalog, finance, stock
+from hoop.entrypoints.api.routers import access, audit, catalog, finance, orders, stock
 from hoop.entrypoints.api.schemas import ErrorEnvelope
 from hoop.service.unit_of_work import UnitOfWork
 
@@ -63,7 +63,14 @@ def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-    for r in (access.router, catalog.router, stock.router, audit.router, finance.router):
+    for r in (
+        access.router,
+        catalog.router,
+        stock.router,
+        audit.router,
+        finance.router,
+        orders.router,
+    ):
         api.include_router(r)
     app.include_router(api)
 

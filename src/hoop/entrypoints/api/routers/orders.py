@@ -1,0 +1,81 @@
+"""Marketplace orders: placing, the seller's decision, payment, cancellation, pickup."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from hoop.entrypoints.api import schemas as s
+from hoop.entrypoints.api import schemas_orders as so
+from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, ReadAs, UoW, dump, mutate, respond
+from hoop.service import orders
+
+router = APIRouter(tags=["orders"])
+
+
+@router.post("/orders", status_code=201, response_model=so.OrderOut)
+def place_order(body: so.OrderIn, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
+    """Confirmed at once (stock reserved) when every line is in stock; otherwise an order
+    request (`pending_seller`) the seller must answer by `respond_by`."""
+    return mutate(request, uow, actor.org_id, body,
+                  lambda conn: orders.place_order(conn, actor, dump(body)), 201)  # fmt: skip
+
+
+@router.get("/orders", response_model=s.Page[so.OrderSummary])
+def list_orders(
+    read: ReadAs, page: Page, status: Annotated[so.Status | None, Query()] = None
+) -> JSONResponse:
+    items = read(
+        "orders.read",
+        lambda conn, actor: orders.list_orders(conn, actor, status, page.limit, page.after),
+    )
+    return respond(page.page(items))
+
+
+@router.get("/orders/{order_id}", response_model=so.OrderOut)
+def get_order(order_id: PathId, read: ReadAs) -> JSONResponse:
+    """The order with its lines, reservations, pickup and timeline."""
+    return respond(read("orders.read", lambda conn, actor: orders.get_order(conn, actor, order_id)))
+
+
+@router.post("/orders/{order_id}/accept", response_model=so.OrderOut)
+def accept(order_id: PathId, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
+    return mutate(request, uow, actor.org_id, None,
+                  lambda conn: orders.accept(conn, actor, order_id))  # fmt: skip
+
+
+@router.post("/orders/{order_id}/pay", response_model=so.OrderOut)
+def pay(order_id: PathId, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
+    return mutate(request, uow, actor.org_id, None, lambda conn: orders.pay(conn, actor, order_id))
+
+
+@router.post("/orders/{order_id}/decline", response_model=so.OrderOut)
+def decline(
+    order_id: PathId, actor: CurrentActor, request: Request, uow: UoW,
+    body: so.ReasonIn | None = None,
+) -> JSONResponse:  # fmt: skip
+    reason = dump(body).get("reason") if body else None
+    return mutate(request, uow, actor.org_id, body,
+                  lambda conn: orders.decline(conn, actor, order_id, reason))  # fmt: skip
+
+
+@router.post("/orders/{order_id}/cancel", response_model=so.OrderOut)
+def cancel(
+    order_id: PathId, actor: CurrentActor, request: Request, uow: UoW,
+    body: so.ReasonIn | None = None,
+) -> JSONResponse:  # fmt: skip
+    reason = dump(body).get("reason") if body else None
+    return mutate(request, uow, actor.org_id, body,
+                  lambda conn: orders.cancel(conn, actor, order_id, reason))  # fmt: skip
+
+
+@router.post("/orders/{order_id}/pickup", response_model=so.OrderOut)
+def pickup(
+    order_id: PathId, body: so.PickupIn, actor: CurrentActor, request: Request, uow: UoW
+) -> JSONResponse:
+    """`picked_up` posts the shipment (reserved units, the rest from `untracked`);
+    `delivered` closes the order."""
+    return mutate(request, uow, actor.org_id, body,
+                  lambda conn: orders.pickup(conn, actor, order_id, body.status))  # fmt: skip

@@ -1,0 +1,570 @@
+"""Marketplace orders: confirmed at once when every line is in stock, an order request for the
+seller otherwise; accept, decline, pay, cancel, deadlines, pickup (which posts the shipment).
+
+Concurrency: placing an order locks the balance rows of its variants at sellable locations
+(in the same key order postings use) before reading what is available, so of n simultaneous
+orders for k units exactly k are confirmed. Every later command locks the order row, so two
+commands on one order (pay and the expiry job, cancel and pickup) serialise and the loser sees
+the winner's status.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from hoop.adapters.db import bulk
+from hoop.adapters.db import ledger as ledger_db
+from hoop.adapters.db.tables import (
+    balances,
+    locations,
+    order_events,
+    order_lines,
+    order_reservations,
+    orders,
+    orgs,
+    stock_documents,
+)
+from hoop.domain import orders as rules
+from hoop.domain.errors import Conflict, NotFound, ValidationFailed
+from hoop.domain.ledger import BalanceKey, Move, shortages
+from hoop.domain.orders import OrderStatus, Slot
+from hoop.domain.quantities import ZERO, parse_decimal
+from hoop.service import audit, costing, events
+from hoop.service.catalog import resolve_variants, virtual_location_ids
+from hoop.service.context import Actor
+
+MAX_LINES = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ input
+
+
+def _text(value: Any, field: str, limit: int, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise ValidationFailed(
+            f"{field} must be a non-empty string of at most {limit} characters", {"field": field}
+        )
+    return value.strip()
+
+
+def _customer(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValidationFailed("customer must be an object with a name", {"field": "customer"})
+    unknown = set(raw) - {"name", "email", "phone"}
+    if unknown:
+        raise ValidationFailed(f"unknown customer fields {sorted(unknown)}", {"field": "customer"})
+    return {
+        "name": _text(raw.get("name"), "customer.name", 200),
+        "email": _text(raw.get("email"), "customer.email", 320, required=False),
+        "phone": _text(raw.get("phone"), "customer.phone", 40, required=False),
+    }
+
+
+def _lines(conn: Connection, org_id: int, raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        raise ValidationFailed("an order needs at least one line", {"field": "lines"})
+    if len(raw) > MAX_LINES:
+        raise ValidationFailed(f"at most {MAX_LINES} lines per order", {"field": "lines"})
+    skus = set()
+    for i, ln in enumerate(raw):
+        if not isinstance(ln, dict) or not isinstance(ln.get("sku"), str):
+            raise ValidationFailed("each line needs a sku", {"line": i})
+        skus.add(ln["sku"])
+    found = resolve_variants(conn, org_id, skus, set())
+    missing = sorted(skus - {k for k in found if isinstance(k, str)})
+    if missing:
+        raise NotFound(f"unknown sku(s): {', '.join(missing)}", {"skus": missing})
+    not_for_sale = sorted(s for s in skus if found[s].status != "active")
+    if not_for_sale:
+        raise Conflict(
+            f"not available for orders (draft or archived): {', '.join(not_for_sale)}",
+            {"skus": not_for_sale},
+            code="product_not_available",
+        )
+    out = []
+    for i, ln in enumerate(raw, 1):
+        unknown = set(ln) - {"sku", "qty", "unit_price"}
+        if unknown:
+            raise ValidationFailed(f"unknown line fields {sorted(unknown)}", {"line": i - 1})
+        qty = parse_decimal(ln.get("qty"), "qty")
+        if qty <= 0:
+            raise ValidationFailed("qty must be greater than zero", {"line": i - 1})
+        v = found[ln["sku"]]
+        if v.tracking == "serial" and qty != qty.to_integral_value():
+            raise ValidationFailed("serial-tracked quantities are whole units", {"line": i - 1})
+        price = ln.get("unit_price")
+        price = None if price is None else parse_decimal(price, "unit_price")
+        if price is not None and price < 0:
+            raise ValidationFailed("unit_price must not be negative", {"line": i - 1})
+        out.append({"line_no": i, "variant_id": v.id, "sku": v.sku, "qty": qty,
+                    "unit_price": price})  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------ stock
+
+
+def _sellable_slots(conn: Connection, org_id: int, variant_ids: list[int]) -> dict[int, list[Slot]]:
+    """Lock and read the balance rows of these variants at sellable locations (key order, as
+    postings lock them), so the availability read here holds until commit."""
+    sellable = select(locations.c.id).where(
+        locations.c.org_id == org_id, locations.c.internal.is_(True), locations.c.sellable
+    )
+    rows = conn.execute(
+        select(balances.c.variant_id, balances.c.location_id, balances.c.lot, balances.c.on_hand,
+               balances.c.reserved)
+        .where(balances.c.org_id == org_id, balances.c.variant_id.in_(sorted(variant_ids)),
+               balances.c.location_id.in_(sellable))
+        .order_by(balances.c.variant_id, balances.c.location_id, balances.c.lot)
+        .with_for_update()
+    ).all()  # fmt: skip
+    out: dict[int, list[Slot]] = defaultdict(list)
+    for r in rows:
+        out[r.variant_id].append(Slot(r.location_id, r.lot, r.on_hand - r.reserved))
+    return out
+
+
+def _reserve(
+    conn: Connection, org_id: int, order_id: int, lines: list[dict[str, Any]],
+    slots: dict[int, list[Slot]], default_location: int | None,
+) -> None:  # fmt: skip
+    """Reserve what tracked stock there is for each line (at most the line's qty)."""
+    left = {v: list(s) for v, s in slots.items()}
+    held: dict[BalanceKey, Decimal] = defaultdict(Decimal)
+    for ln in lines:
+        got, _ = rules.allocate(ln["qty"], left.get(ln["variant_id"], []), default_location)
+        for loc, lot, qty in got:
+            held[(ln["variant_id"], loc, lot)] += qty
+        taken = {(loc, lot): q for loc, lot, q in got}
+        left[ln["variant_id"]] = [
+            Slot(s.location_id, s.lot, s.available - taken.get((s.location_id, s.lot), ZERO))
+            for s in left.get(ln["variant_id"], [])
+        ]
+    if not held:
+        return
+    rows = ledger_db.apply_balance_deltas(conn, org_id, {}, dict(held))
+    ledger_db.check_stock(shortages(rows), {})
+    conn.execute(
+        insert(order_reservations),
+        [{"order_id": order_id, "variant_id": k[0], "location_id": k[1], "lot": k[2],
+          "org_id": org_id, "qty": q} for k, q in sorted(held.items())],
+    )  # fmt: skip
+
+
+def _release(conn: Connection, org_id: int, order_id: int) -> dict[BalanceKey, Decimal]:
+    """Give back the order's reservations; returns what was held."""
+    held = {
+        (r.variant_id, r.location_id, r.lot): r.qty
+        for r in conn.execute(
+            select(order_reservations).where(order_reservations.c.order_id == order_id)
+        )
+    }
+    if held:
+        ledger_db.apply_balance_deltas(conn, org_id, {}, {k: -q for k, q in held.items()})
+        conn.execute(delete(order_reservations).where(order_reservations.c.order_id == order_id))
+    return held
+
+
+# ------------------------------------------------------------------ life cycle
+
+
+def _org(conn: Connection, org_id: int) -> Any:
+    return conn.execute(
+        select(orgs.c.seller_response_seconds, orgs.c.payment_window_seconds,
+               orgs.c.default_shipping_location_id)
+        .where(orgs.c.id == org_id)
+    ).one()  # fmt: skip
+
+
+def _buyer(order: Any) -> dict[str, int | None]:
+    return {"user_id": order["placed_by_user"], "api_key_id": order["placed_by_api_key"]}
+
+
+def _record(
+    conn: Connection, actor: Actor | None, order_id: int, org_id: int, action: str,
+    before: str | None, after: str, now: datetime, note: str | None = None,
+) -> None:  # fmt: skip
+    conn.execute(
+        insert(order_events).values(
+            org_id=org_id, order_id=order_id, at=now,
+            actor_type=actor.kind if actor else "system",
+            actor_id=actor.actor_id if actor else None,
+            action=action, from_status=before, to_status=after, note=note,
+        )
+    )  # fmt: skip
+
+
+def _event(conn: Connection, order: dict[str, Any], event: str, **kw: Any) -> None:
+    status = order["status"]
+    payload = {
+        "order_id": order["id"],
+        "status": status,
+        "respond_by": _iso(order.get("respond_by")),
+        "pay_by": _iso(order.get("pay_by")),
+    }
+    titles = {
+        "order.requested": ("New order request", "Accept or decline by {respond_by}."),
+        "order.confirmed": ("Order confirmed", "Order {order_id} is confirmed; pickup requested."),
+        "order.payment_requested": ("Payment requested", "Please pay by {pay_by}."),
+        "order.declined": ("Order declined", "The seller declined order {order_id}."),
+        "order.expired": ("Order request expired", "The seller did not answer in time."),
+        "order.cancelled": ("Order cancelled", "Order {order_id} was cancelled."),
+        "order.picked_up": ("Order picked up", "Order {order_id} is on its way."),
+        "order.delivered": ("Order delivered", "Order {order_id} was delivered."),
+    }
+    title, body = titles[event]
+    events.emit(conn, order["org_id"], event, payload, title=title, body=body.format(**payload),
+                order_id=order["id"], **kw)  # fmt: skip
+
+
+def _iso(v: datetime | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """Confirm the order at once if every line is in active stock mode and within what is
+    available (reserving it now); otherwise make it an order request for the seller."""
+    actor.require("orders.place")
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be an object")
+    unknown = set(data) - {"channel_id", "customer", "lines"}
+    if unknown:
+        raise ValidationFailed(f"unknown fields {sorted(unknown)}", {"fields": sorted(unknown)})
+    channel = data.get("channel_id")
+    if actor.channel_id is not None:
+        if channel is not None and channel != actor.channel_id:
+            raise ValidationFailed(
+                "this API key is bound to another channel", {"field": "channel_id"}
+            )
+        channel = actor.channel_id
+    customer = _customer(data.get("customer"))
+    lines = _lines(conn, actor.org_id, data.get("lines"))
+    org = _org(conn, actor.org_id)
+    now = _now()
+    variant_ids = sorted({ln["variant_id"] for ln in lines})
+    slots = _sellable_slots(conn, actor.org_id, variant_ids)
+    available = {v: sum((s.available for s in slots.get(v, [])), ZERO) for v in variant_ids}
+    confirm = rules.confirms_at_once([(ln["variant_id"], ln["qty"]) for ln in lines], available)
+    status = OrderStatus.confirmed if confirm else OrderStatus.pending_seller
+    respond_by = None if confirm else now + timedelta(seconds=org.seller_response_seconds)
+    order_id = conn.execute(
+        insert(orders).values(
+            org_id=actor.org_id, status=status.value, channel_id=channel, customer=customer,
+            placed_by_user=actor.user_id if actor.kind == "user" else None,
+            placed_by_api_key=actor.api_key_id if actor.kind == "api_key" else None,
+            respond_by=respond_by, pickup_status="requested" if confirm else None,
+            created_at=now, updated_at=now,
+        ).returning(orders.c.id)
+    ).scalar_one()  # fmt: skip
+    conn.execute(
+        insert(order_lines),
+        [{"org_id": actor.org_id, "order_id": order_id, "line_no": ln["line_no"],
+          "variant_id": ln["variant_id"], "qty": ln["qty"], "unit_price": ln["unit_price"]}
+         for ln in lines],
+    )  # fmt: skip
+    if confirm:
+        _reserve(conn, actor.org_id, order_id, lines, slots, org.default_shipping_location_id)
+    _record(conn, actor, order_id, actor.org_id, "place", None, status.value, now)
+    order = _load(conn, actor.org_id, order_id, lock=False)
+    buyer = _buyer(order)
+    if confirm:
+        _event(conn, order, "order.confirmed", to_sellers=True, buyer=buyer)
+    else:
+        _event(conn, order, "order.requested", to_sellers=True)
+    audit.record(conn, actor, "order.place", "order", order_id, None, {"status": status.value})
+    return get_order(conn, actor, order_id, check=False)
+
+
+def _load(conn: Connection, org_id: int, order_id: int, lock: bool = True) -> dict[str, Any]:
+    stmt = select(orders).where(orders.c.id == order_id, orders.c.org_id == org_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise NotFound("no such order", {"id": order_id})
+    return dict(row._mapping)
+
+
+def _move(
+    conn: Connection, actor: Actor | None, order: dict[str, Any], action: str, now: datetime,
+    note: str | None = None, **values: Any,
+) -> dict[str, Any]:  # fmt: skip
+    before = order["status"]
+    after = rules.transition(action, before)
+    conn.execute(
+        update(orders)
+        .where(orders.c.id == order["id"])
+        .values(status=after.value, updated_at=now, **values)
+    )
+    order.update(status=after.value, updated_at=now, **values)
+    _record(conn, actor, order["id"], order["org_id"], action, before, after.value, now, note)
+    if actor is not None:
+        audit.record(conn, actor, f"order.{action}", "order", order["id"],
+                     {"status": before}, {"status": after.value})  # fmt: skip
+    return order
+
+
+def _deadline(order: dict[str, Any], field: str, now: datetime) -> None:
+    due = order.get(field)
+    if due is not None and now > due:
+        raise Conflict(
+            f"the deadline ({field} {due.isoformat()}) has passed",
+            {"field": field, "deadline": due.isoformat()},
+            code="deadline_passed",
+        )
+
+
+def accept(conn: Connection, actor: Actor, order_id: int) -> dict[str, Any]:
+    actor.require("orders.manage")
+    order = _load(conn, actor.org_id, order_id)
+    rules.transition("accept", order["status"])
+    now = _now()
+    _deadline(order, "respond_by", now)
+    window = _org(conn, actor.org_id).payment_window_seconds
+    _move(conn, actor, order, "accept", now, pay_by=now + timedelta(seconds=window))
+    _event(conn, order, "order.payment_requested", buyer=_buyer(order))
+    return get_order(conn, actor, order_id, check=False)
+
+
+def decline(conn: Connection, actor: Actor, order_id: int, reason: Any = None) -> dict[str, Any]:
+    actor.require("orders.manage")
+    reason = _text(reason, "reason", 2000, required=False)
+    order = _load(conn, actor.org_id, order_id)
+    _move(conn, actor, order, "decline", _now(), reason, decline_reason=reason)
+    _event(conn, order, "order.declined", buyer=_buyer(order))
+    return get_order(conn, actor, order_id, check=False)
+
+
+def pay(conn: Connection, actor: Actor, order_id: int) -> dict[str, Any]:
+    """Payment received: the order is confirmed, with what tracked stock there is reserved
+    (the rest will ship from `untracked`), and a pickup is requested."""
+    actor.require("orders.place")
+    order = _load(conn, actor.org_id, order_id)
+    rules.transition("pay", order["status"])
+    now = _now()
+    _deadline(order, "pay_by", now)
+    lines = _order_lines(conn, order_id)
+    slots = _sellable_slots(conn, actor.org_id, sorted({ln["variant_id"] for ln in lines}))
+    default = _org(conn, actor.org_id).default_shipping_location_id
+    _reserve(conn, actor.org_id, order_id, lines, slots, default)
+    _move(conn, actor, order, "pay", now, pickup_status="requested")
+    _event(conn, order, "order.confirmed", to_sellers=True, buyer=_buyer(order))
+    return get_order(conn, actor, order_id, check=False)
+
+
+def cancel(conn: Connection, actor: Actor, order_id: int, reason: Any = None) -> dict[str, Any]:
+    actor.require("orders.place")
+    reason = _text(reason, "reason", 2000, required=False)
+    order = _load(conn, actor.org_id, order_id)
+    rules.transition("cancel", order["status"])
+    _release(conn, actor.org_id, order_id)
+    _move(conn, actor, order, "cancel", _now(), reason, pickup_status=None)
+    _event(conn, order, "order.cancelled", to_sellers=True, buyer=_buyer(order))
+    return get_order(conn, actor, order_id, check=False)
+
+
+def pickup(conn: Connection, actor: Actor, order_id: int, status: Any) -> dict[str, Any]:
+    """`picked_up` posts the shipment: reserved units from where they are held, any remainder
+    from the virtual `untracked` location. `delivered` closes the order."""
+    actor.require("orders.manage")
+    if status not in ("picked_up", "delivered"):
+        raise ValidationFailed("status must be picked_up or delivered", {"field": "status"})
+    order = _load(conn, actor.org_id, order_id)
+    rules.transition(status, order["status"])
+    now = _now()
+    if status == "picked_up":
+        doc_id = _ship(conn, actor, order, now)
+        _move(conn, actor, order, "picked_up", now, pickup_status="picked_up",
+              shipment_document_id=doc_id)  # fmt: skip
+        _event(conn, order, "order.picked_up", buyer=_buyer(order))
+    else:
+        _move(conn, actor, order, "delivered", now, pickup_status="delivered")
+        _event(conn, order, "order.delivered", buyer=_buyer(order))
+    return get_order(conn, actor, order_id, check=False)
+
+
+def _order_lines(conn: Connection, order_id: int) -> list[dict[str, Any]]:
+    return [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(order_lines)
+            .where(order_lines.c.order_id == order_id)
+            .order_by(order_lines.c.line_no)
+        )
+    ]
+
+
+def _ship(conn: Connection, actor: Actor, order: dict[str, Any], now: datetime) -> int:
+    """Post the order's shipment as a done shipment document: the reservations leave their
+    locations (and are released in the same balance upsert), the rest leaves `untracked`."""
+    org_id = order["org_id"]
+    virtual = virtual_location_ids(conn, org_id)
+    held = {
+        (r.variant_id, r.location_id, r.lot): r.qty
+        for r in conn.execute(
+            select(order_reservations).where(order_reservations.c.order_id == order["id"])
+        )
+    }
+    moves: list[Move] = []
+    remaining = dict(held)
+    for ln in _order_lines(conn, order["id"]):
+        need = ln["qty"]
+        for key in sorted(k for k in remaining if k[0] == ln["variant_id"]):
+            take = min(need, remaining[key])
+            if take > 0:
+                moves.append(Move(key[0], key[1], virtual["customer"], take, key[2],
+                                  line_no=ln["line_no"]))  # fmt: skip
+                remaining[key] -= take
+                need -= take
+        if need > 0:
+            moves.append(Move(ln["variant_id"], virtual["untracked"], virtual["customer"], need,
+                              line_no=ln["line_no"]))  # fmt: skip
+    doc_id = conn.execute(
+        insert(stock_documents).values(
+            org_id=org_id, type="shipment", state="done",
+            from_location_id=min((k[1] for k in held), default=None),
+            note=f"order {order['id']}: pickup", effective_at=now, created_by=actor.user_id,
+            created_at=now, submitted_by=actor.user_id, submitted_at=now, posted_at=now,
+            two_step=False, reversed=False,
+        ).returning(stock_documents.c.id)
+    ).scalar_one()  # fmt: skip
+    bulk.insert_lines(
+        conn, org_id,
+        [(doc_id, i, m.variant_id, m.qty, None, m.lot, None, ()) for i, m in enumerate(moves, 1)],
+    )  # fmt: skip
+    costing.check_open(conn, org_id, [now])
+    internal = {k[1] for k in held}
+    types = {i: kind for kind, i in virtual.items()}
+    ledger_db.post_moves(
+        conn, org_id, [(doc_id, now, moves)], internal, recorded_at=now, user_id=actor.user_id,
+        sku_names={}, reserved={k: -q for k, q in held.items()}, virtual_types=types,
+    )  # fmt: skip
+    conn.execute(delete(order_reservations).where(order_reservations.c.order_id == order["id"]))
+    return doc_id
+
+
+# ------------------------------------------------------------------ deadlines (scheduler)
+
+
+def lapse_due(conn: Connection, now: datetime | None = None, limit: int = 500) -> int:
+    """Order requests past respond_by become `expired`; accepted orders past pay_by become
+    `cancelled`. Takes due orders with SKIP LOCKED (PostgreSQL), so several workers share the
+    work and an order a command is holding is left to that command (which then sees its own
+    deadline). Set-based: a batch is a fixed number of statements. Returns how many."""
+    now = now or _now()
+    done = 0
+    for status, field, action, event in (
+        (OrderStatus.pending_seller, orders.c.respond_by, "expire", "order.expired"),
+        (OrderStatus.awaiting_payment, orders.c.pay_by, "lapse", "order.cancelled"),
+    ):
+        stmt = (
+            select(orders)
+            .where(orders.c.status == status.value, field <= now)
+            .order_by(field)
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        due = [dict(r._mapping) for r in conn.execute(stmt)]
+        if not due:
+            continue
+        after = rules.transition(action, status.value)
+        ids = [o["id"] for o in due]
+        conn.execute(
+            update(orders)
+            .where(orders.c.id.in_(ids), orders.c.status == status.value)
+            .values(status=after.value, updated_at=now)
+        )
+        conn.execute(
+            insert(order_events),
+            [{"org_id": o["org_id"], "order_id": o["id"], "at": now, "actor_type": "system",
+              "actor_id": None, "action": action, "from_status": status.value,
+              "to_status": after.value, "note": "deadline passed"} for o in due],
+        )  # fmt: skip
+        for o in due:
+            o["status"] = after.value
+            _event(conn, o, event, buyer=_buyer(o), to_sellers=event == "order.cancelled")
+        done += len(due)
+    return done
+
+
+# ------------------------------------------------------------------ read
+
+
+def get_order(conn: Connection, actor: Actor, order_id: int, check: bool = True) -> dict[str, Any]:
+    if check:
+        actor.require("orders.read")
+    order = _load(conn, actor.org_id, order_id, lock=False)
+    lines = _order_lines(conn, order_id)
+    skus = resolve_variants(conn, actor.org_id, set(), {ln["variant_id"] for ln in lines})
+    held: dict[int, Decimal] = defaultdict(Decimal)
+    reservations = []
+    for r in conn.execute(
+        select(order_reservations).where(order_reservations.c.order_id == order_id)
+    ):
+        held[r.variant_id] += r.qty
+        reservations.append({"sku": skus[r.variant_id].sku, "location_id": r.location_id,
+                             "lot": r.lot or None, "qty": r.qty})  # fmt: skip
+    timeline = [
+        {"at": e.at, "action": e.action, "from_status": e.from_status, "to_status": e.to_status,
+         "actor_type": e.actor_type, "actor_id": e.actor_id, "note": e.note}
+        for e in conn.execute(
+            select(order_events).where(order_events.c.order_id == order_id)
+            .order_by(order_events.c.id)
+        )
+    ]  # fmt: skip
+    return {
+        "id": order["id"],
+        "status": order["status"],
+        "channel_id": order["channel_id"],
+        "customer": order["customer"],
+        "respond_by": order["respond_by"],
+        "pay_by": order["pay_by"],
+        "decline_reason": order["decline_reason"],
+        "pickup": None if order["pickup_status"] is None else {
+            "status": order["pickup_status"], "shipment_document_id": order["shipment_document_id"],
+        },
+        "lines": [
+            {"line_no": ln["line_no"], "sku": skus[ln["variant_id"]].sku,
+             "variant_id": ln["variant_id"], "qty": ln["qty"], "unit_price": ln["unit_price"],
+             "reserved": held.get(ln["variant_id"], ZERO)}
+            for ln in lines
+        ],
+        "reservations": reservations,
+        "timeline": timeline,
+        "created_at": order["created_at"],
+        "updated_at": order["updated_at"],
+    }  # fmt: skip
+
+
+def list_orders(
+    conn: Connection, actor: Actor, status: str | None, limit: int, after: int | None
+) -> list[dict[str, Any]]:
+    actor.require("orders.read")
+    stmt = select(orders).where(orders.c.org_id == actor.org_id)
+    if status is not None:
+        if status not in OrderStatus.__members__:
+            raise ValidationFailed(
+                f"status must be one of {', '.join(OrderStatus)}", {"field": "status"}
+            )
+        stmt = stmt.where(orders.c.status == status)
+    if after is not None:
+        stmt = stmt.where(orders.c.id < after)
+    rows = conn.execute(stmt.order_by(orders.c.id.desc()).limit(limit)).all()
+    return [
+        {"id": r.id, "status": r.status, "channel_id": r.channel_id, "customer": r.customer,
+         "respond_by": r.respond_by, "pay_by": r.pay_by, "created_at": r.created_at,
+         "updated_at": r.updated_at}
+        for r in rows
+    ]  # fmt: skip

@@ -1,0 +1,217 @@
+"""Orders under flexible stock management, through the API on both engines (issue #4)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from hoop.adapters.db.tables import notifications, outbox
+from hoop.service import orders
+from tests.helpers import OrgClient, unique
+
+
+def stocked(org: OrgClient, qty: str = "5", **where: int) -> tuple[str, int]:
+    sku = unique("SKU")
+    org.product([sku])
+    loc = where.get("loc") or org.location()
+    org.receive(loc, [{"sku": sku, "qty": qty, "unit_cost": "2.00"}])
+    return sku, loc
+
+
+def place(org: OrgClient, sku: str, qty: str, expect: int = 201, **extra) -> dict:
+    body = {"customer": {"name": "Asha", "phone": "+977-1"}, "lines": [{"sku": sku, "qty": qty}]}
+    return org.post("/orders", {**body, **extra}, expect=expect).json()
+
+
+def avail(org: OrgClient, sku: str) -> tuple[Decimal, Decimal, Decimal, str]:
+    a = org.availability(sku)
+    return Decimal(a["on_hand"]), Decimal(a["reserved"]), Decimal(a["available"]), a["stock_mode"]
+
+
+def test_in_stock_order_is_confirmed_at_once_and_reserved(org: OrgClient) -> None:
+    sku, _ = stocked(org, "5")
+    o = place(org, sku, "3")
+    assert o["status"] == "confirmed" and o["respond_by"] is None
+    assert o["pickup"] == {"status": "requested", "shipment_document_id": None}
+    # on hand stays 5; 3 reserved; available 5 - 3 = 2; still active
+    assert avail(org, sku) == (Decimal(5), Decimal(3), Decimal(2), "active")
+    assert [(t["action"], t["to_status"]) for t in o["timeline"]] == [("place", "confirmed")]
+    # exactly the rest: confirmed too, and the product turns inactive
+    place(org, sku, "2")
+    assert avail(org, sku) == (Decimal(5), Decimal(5), Decimal(0), "inactive")
+
+
+def test_short_or_empty_stock_makes_an_order_request(org: OrgClient) -> None:
+    org.patch("/org", {"seller_response_seconds": 120}, expect=200)
+    sku, _ = stocked(org, "2")
+    o = place(org, sku, "3")  # more than available: the whole order waits for the seller
+    assert o["status"] == "pending_seller"
+    respond_by = datetime.fromisoformat(o["respond_by"])
+    created = datetime.fromisoformat(o["created_at"])
+    assert timedelta(seconds=119) <= respond_by - created <= timedelta(seconds=121)
+    assert o["reservations"] == [] and avail(org, sku)[1] == 0  # nothing reserved
+    # an empty product: an order request as well
+    empty = unique("E")
+    org.product([empty])
+    assert place(org, empty, "1")["status"] == "pending_seller"
+
+
+def test_a_draft_product_takes_no_order(org: OrgClient) -> None:
+    draft = unique("D")
+    org.product([draft], status="draft")
+    sku, _ = stocked(org, "5")
+    before = org.get("/orders")["items"]
+    lines = [{"sku": sku, "qty": "1"}, {"sku": draft, "qty": "1"}]
+    body = {"customer": {"name": "X"}, "lines": lines}
+    r = org.post("/orders", body, expect=409).json()
+    assert r["error"]["code"] == "product_not_available" and r["error"]["details"]["skus"] == [
+        draft
+    ]
+    assert org.get("/orders")["items"] == before
+    assert avail(org, sku)[1] == 0
+
+
+def test_accept_pay_pickup_deliver(org: OrgClient) -> None:
+    org.patch("/org", {"payment_window_seconds": 3600}, expect=200)
+    sku, loc = stocked(org, "2")
+    o = place(org, sku, "5")
+    assert o["status"] == "pending_seller"
+    a = org.post(f"/orders/{o['id']}/accept", expect=200).json()
+    assert a["status"] == "awaiting_payment"
+    pay_by = datetime.fromisoformat(a["pay_by"])
+    assert (
+        timedelta(seconds=3590)
+        < pay_by - datetime.fromisoformat(a["updated_at"])
+        <= timedelta(seconds=3600)
+    )
+    # wrong state: 409 invalid_state, nothing changes
+    r = org.post(f"/orders/{o['id']}/accept", expect=409).json()
+    assert r["error"]["code"] == "invalid_state"
+    p = org.post(f"/orders/{o['id']}/pay", expect=200).json()
+    # paid: confirmed, with the 2 tracked units reserved (the other 3 will ship untracked)
+    assert p["status"] == "confirmed" and p["lines"][0]["reserved"] == "2"
+    assert avail(org, sku) == (Decimal(2), Decimal(2), Decimal(0), "inactive")
+    picked = org.post(f"/orders/{o['id']}/pickup", {"status": "picked_up"}, expect=200).json()
+    assert picked["status"] == "picked_up" and picked["reservations"] == []
+    doc = picked["pickup"]["shipment_document_id"]
+    moves = org.get(f"/stock/moves?document_id={doc}")["items"]
+    untracked, customer = org.virtual("untracked"), org.virtual("customer")
+    assert sorted((m["from_location_id"], m["to_location_id"], m["qty"]) for m in moves) == sorted(
+        [(loc, customer, "2"), (untracked, customer, "3")]
+    )
+    assert avail(org, sku) == (Decimal(0), Decimal(0), Decimal(0), "inactive")
+    d = org.post(f"/orders/{o['id']}/pickup", {"status": "delivered"}, expect=200).json()
+    assert d["status"] == "delivered" and d["pickup"]["status"] == "delivered"
+    assert [t["to_status"] for t in d["timeline"]] == [
+        "pending_seller", "awaiting_payment", "confirmed", "picked_up", "delivered",
+    ]  # fmt: skip
+    assert all(t["actor_type"] == "user" for t in d["timeline"])
+    # the ledger and balances still agree, and costing reconciles
+    assert org.post("/audit/verify", expect=200).json()["ok"]
+
+
+def test_decline_and_cancel(org: OrgClient) -> None:
+    sku, _ = stocked(org, "4")
+    req = place(org, sku, "9")
+    d = org.post(f"/orders/{req['id']}/decline", {"reason": "no stock this week"}, expect=200)
+    assert d.json()["status"] == "declined" and d.json()["decline_reason"] == "no stock this week"
+    org.post(f"/orders/{req['id']}/pay", expect=409)
+    conf = place(org, sku, "3")
+    assert avail(org, sku)[1] == 3
+    c = org.post(f"/orders/{conf['id']}/cancel", expect=200).json()
+    assert c["status"] == "cancelled" and c["reservations"] == []
+    assert avail(org, sku) == (Decimal(4), Decimal(0), Decimal(4), "active")
+    r = org.post(f"/orders/{conf['id']}/pickup", {"status": "picked_up"}, expect=409).json()
+    assert r["error"]["code"] == "invalid_state"
+
+
+def test_reservation_takes_the_default_location_first_then_the_fullest(org: OrgClient) -> None:
+    sku = unique("R")
+    org.product([sku])
+    a, b, home = org.location(), org.location(), org.location()
+    for loc, qty in ((a, "3"), (b, "6"), (home, "2")):
+        org.receive(loc, [{"sku": sku, "qty": qty, "unit_cost": "1"}])
+    org.patch("/org", {"default_shipping_location_id": home}, expect=200)
+    o = place(org, sku, "10")
+    # home first (2), then b (the most available: 6), then a (2 of its 3)
+    got = sorted((r["location_id"], r["qty"]) for r in o["reservations"])
+    assert got == sorted([(home, "2"), (b, "6"), (a, "2")])
+
+
+def test_deadlines_expire_requests_and_cancel_unpaid_orders(org: OrgClient, uow) -> None:
+    sku, _ = stocked(org, "1")
+    req = place(org, sku, "5")
+    unpaid = place(org, sku, "5")
+    org.post(f"/orders/{unpaid['id']}/accept", expect=200)
+    later = datetime.fromisoformat(req["respond_by"]) + timedelta(days=2)
+    assert uow.write(lambda c: orders.lapse_due(c, now=later)) >= 2
+    assert org.get(f"/orders/{req['id']}")["status"] == "expired"
+    gone = org.get(f"/orders/{unpaid['id']}")
+    assert gone["status"] == "cancelled"
+    assert gone["timeline"][-1]["actor_type"] == "system"
+    # a late answer is refused, and changes nothing
+    assert org.post(f"/orders/{req['id']}/accept", expect=409).json()["error"]["code"] == (
+        "invalid_state"
+    )
+    # the buyer was told (expiry and cancellation) and webhooks have the events
+    rows = uow.read(
+        lambda c: c.execute(
+            select(notifications.c.event, notifications.c.audience).where(
+                notifications.c.order_id.in_([req["id"], unpaid["id"]])
+            )
+        ).all()
+    )
+    assert ("order.expired", "buyer") in rows and ("order.cancelled", "buyer") in rows
+    assert ("order.requested", "seller") in rows and ("order.payment_requested", "buyer") in rows
+    events = uow.read(
+        lambda c: (
+            c.execute(select(outbox.c.event).where(outbox.c.org_id == org.org_id)).scalars().all()
+        )
+    )
+    assert {"order.requested", "order.expired", "order.cancelled"} <= set(events)
+
+
+def test_bad_orders_are_refused_and_write_nothing(org: OrgClient) -> None:
+    sku, _ = stocked(org, "5")
+    before = org.get("/orders")["items"]
+    for body in (
+        {},
+        {"customer": {"name": "A"}, "lines": []},
+        {"customer": {}, "lines": [{"sku": sku, "qty": "1"}]},
+        {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "0"}]},
+        {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "-2"}]},
+        {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "1.00001"}]},
+        {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "1", "unit_price": "-1"}]},
+    ):
+        r = org.post("/orders", body)
+        assert r.status_code == 422, (body, r.text)
+        assert "error" in r.json()
+    r = org.post("/orders", {"customer": {"name": "A"}, "lines": [{"sku": "NOPE", "qty": "1"}]})
+    assert r.status_code == 404
+    assert org.get("/orders")["items"] == before and avail(org, sku)[1] == 0
+    assert org.post("/orders/999999/accept", expect=404)
+    assert org.get("/orders?status=bogus", expect=422)
+
+
+def test_roles_and_tenancy(org: OrgClient, client) -> None:
+    sku, _ = stocked(org, "5")
+    o = place(org, sku, "1")
+    approver = org.user(["approver"])
+    approver.post("/orders", {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "1"}]},
+                  expect=403)  # fmt: skip
+    assert approver.get(f"/orders/{o['id']}")["id"] == o["id"]  # anyone in the org reads
+    other = OrgClient.signup(client)
+    other.get(f"/orders/{o['id']}", expect=404)
+    other.post(f"/orders/{o['id']}/cancel", expect=404)
+
+
+def test_idempotent_order_placement(org: OrgClient) -> None:
+    sku, _ = stocked(org, "5")
+    body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "2"}]}
+    key = {"Idempotency-Key": unique("k")}
+    first = org.post("/orders", body, expect=201, headers=key).json()
+    again = org.post("/orders", body, expect=201, headers=key)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first["id"]
+    assert avail(org, sku)[1] == 2  # reserved once
