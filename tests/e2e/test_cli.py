@@ -238,3 +238,21 @@ def test_periods_close_refuses_going_back(db: Path) -> None:
     ok(hoop(db, "periods", "close", (date.today() - timedelta(days=1)).isoformat()))
     r = hoop(db, "periods", "close", (date.today() + timedelta(days=2)).isoformat())
     assert r.returncode == 1 and "future" in r.stderr
+
+
+def test_orders_from_the_command_line(db: Path) -> None:
+    # the demo has orders in several states, one request still waiting for the seller
+    out = ok(hoop(db, "orders", "list")).stdout
+    for status in ("pending_seller", "awaiting_payment", "confirmed", "declined", "delivered"):
+        assert status in out
+    assert "min left" in out
+    waiting = ok(hoop(db, "orders", "list", "--status", "pending_seller")).stdout
+    assert "confirmed" not in waiting
+    # nothing is past its deadline yet; then one is, and `lapse` expires it
+    assert ok(hoop(db, "orders", "lapse")).stdout.startswith("0 order(s)")
+    sql(db, "UPDATE orders SET respond_by = '2020-01-01 00:00:00.000000' "
+            "WHERE status = 'pending_seller'")  # fmt: skip
+    assert ok(hoop(db, "orders", "lapse")).stdout.startswith("1 order(s)")
+    assert "expired" in ok(hoop(db, "orders", "list")).stdout
+    bad = hoop(db, "orders", "list", "--status", "nonsense")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr

@@ -336,6 +336,53 @@ def periods_close(
     print(f"closed until {result['closed_until']:%Y-%m-%d %H:%M} UTC")
 
 
+# ------------------------------------------------------------------ orders
+
+orders_app = typer.Typer(help="Marketplace orders.", no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
+
+
+@orders_app.command("list")
+def orders_list(
+    status: Annotated[
+        str | None, typer.Option(help="only this status, e.g. pending_seller")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Orders, newest first, with their deadlines."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from hoop.service import orders
+
+    rows = _as(org, email, lambda c, a: orders.list_orders(c, a, status, limit, None))
+    now = datetime.now(UTC)
+    t = Table(title=f"Orders{f' ({status})' if status else ''}")
+    for h in ("id", "status", "customer", "deadline", "created"):
+        t.add_column(h)
+    for r in rows:
+        due = r["respond_by"] if r["status"] == "pending_seller" else r["pay_by"]
+        left = ""
+        if due is not None and r["status"] in ("pending_seller", "awaiting_payment"):
+            mins = int((due - now).total_seconds() // 60)
+            left = f"{due:%Y-%m-%d %H:%M} ({mins} min left)" if mins >= 0 else "passed"
+        t.add_row(str(r["id"]), r["status"], r["customer"].get("name", ""), left,
+                  f"{r['created_at']:%Y-%m-%d %H:%M}")  # fmt: skip
+    Console().print(t)
+
+
+@orders_app.command("lapse")
+def orders_lapse() -> None:
+    """Expire unanswered order requests and cancel unpaid orders now (the scheduler does this
+    every interval)."""
+    from hoop.scheduler import lapse_deadlines
+
+    print(f"{lapse_deadlines(_uow())} order(s) past their deadline")
+
+
 def main() -> None:
     try:
         app()

@@ -20,6 +20,7 @@ from hoop.adapters.db.tables import moves, users
 from hoop.domain.catalog import gtin_check_digit
 from hoop.domain.errors import Conflict
 from hoop.service import access, catalog, costing, stock
+from hoop.service import orders as orders_svc
 from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
 
@@ -359,8 +360,40 @@ def _load(conn: Connection, tick: Callable[[], None]) -> bool:
         },
     )
     _finance(conn, owner, home, today)
+    _orders(conn, owner, manager, items)
     tick()
     return True
+
+
+def _orders(
+    conn: Connection, owner: Actor, manager: Actor, items: dict[str, tuple[str, Decimal, Decimal]]
+) -> None:
+    """Marketplace orders in every state: confirmed at once (in stock), order requests waiting
+    for the seller (out of stock), one awaiting payment, one declined, one picked up and
+    delivered."""
+    skus = sorted(items)
+    in_stock = [s for s in skus if orders_svc.available_of(conn, owner.org_id, s) > 2][:7]
+    buyers = ["Sita Rai", "Bikash Thapa", "Anita Gurung", "Ramesh KC", "Pema Sherpa",
+              "Nisha Shrestha", "Dawa Lama"]  # fmt: skip
+
+    def place(sku: str, qty: int, who: str) -> dict[str, Any]:
+        return orders_svc.place_order(
+            conn, owner, {"customer": {"name": who}, "lines": [{"sku": sku, "qty": Decimal(qty)}]}
+        )
+
+    shipped = place(in_stock[0], 1, buyers[0])
+    orders_svc.pickup(conn, manager, shipped["id"], "picked_up")
+    orders_svc.pickup(conn, manager, shipped["id"], "delivered")
+    for i, sku in enumerate(in_stock[1:4]):
+        place(sku, 1 + i % 2, buyers[1 + i])  # confirmed, pickup requested
+    # more than there is: order requests the seller must answer
+    requests = [
+        place(sku, int(orders_svc.available_of(conn, owner.org_id, sku)) + 3, buyers[4 + i])
+        for i, sku in enumerate(in_stock[4:7])
+    ]
+    if len(requests) > 1:
+        orders_svc.accept(conn, manager, requests[0]["id"])  # now awaiting payment
+        orders_svc.decline(conn, manager, requests[1]["id"], "out of stock until next harvest")
 
 
 def _finance(conn: Connection, owner: Actor, home: dict[str, int], today: datetime) -> None:

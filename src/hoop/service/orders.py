@@ -502,6 +502,24 @@ def lapse_due(conn: Connection, now: datetime | None = None, limit: int = 500) -
 # ------------------------------------------------------------------ read
 
 
+def available_of(conn: Connection, org_id: int, sku: str) -> Decimal:
+    """What an order for this SKU would find available now (sellable locations)."""
+    found = resolve_variants(conn, org_id, {sku}, set())
+    if sku not in found:
+        raise NotFound("unknown sku", {"sku": sku})
+    sellable = select(locations.c.id).where(
+        locations.c.org_id == org_id, locations.c.internal.is_(True), locations.c.sellable
+    )
+    rows = conn.execute(
+        select(balances.c.on_hand, balances.c.reserved).where(
+            balances.c.org_id == org_id,
+            balances.c.variant_id == found[sku].id,
+            balances.c.location_id.in_(sellable),
+        )
+    ).all()
+    return sum((r.on_hand - r.reserved for r in rows), ZERO)
+
+
 def get_order(conn: Connection, actor: Actor, order_id: int, check: bool = True) -> dict[str, Any]:
     if check:
         actor.require("orders.read")
