@@ -138,8 +138,9 @@ def _sellable_slots(conn: Connection, org_id: int, variant_ids: list[int]) -> di
 def _reserve(
     conn: Connection, org_id: int, order_id: int, lines: list[dict[str, Any]],
     slots: dict[int, list[Slot]], default_location: int | None,
-) -> None:  # fmt: skip
-    """Reserve what tracked stock there is for each line (at most the line's qty)."""
+) -> dict[BalanceKey, Decimal]:  # fmt: skip
+    """Reserve what tracked stock there is for each line (at most the line's qty); returns
+    what it reserved where."""
     left = {v: list(s) for v, s in slots.items()}
     held: dict[BalanceKey, Decimal] = defaultdict(Decimal)
     for ln in lines:
@@ -152,7 +153,7 @@ def _reserve(
             for s in left.get(ln["variant_id"], [])
         ]
     if not held:
-        return
+        return {}
     rows = ledger_db.apply_balance_deltas(conn, org_id, {}, dict(held))
     ledger_db.check_stock(shortages(rows), {})
     conn.execute(
@@ -160,6 +161,7 @@ def _reserve(
         [{"order_id": order_id, "variant_id": k[0], "location_id": k[1], "lot": k[2],
           "org_id": org_id, "qty": q} for k, q in sorted(held.items())],
     )  # fmt: skip
+    return dict(held)
 
 
 def _release(conn: Connection, org_id: int, order_id: int) -> dict[BalanceKey, Decimal]:
@@ -258,32 +260,38 @@ def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[st
     confirm = rules.confirms_at_once([(ln["variant_id"], ln["qty"]) for ln in lines], available)
     status = OrderStatus.confirmed if confirm else OrderStatus.pending_seller
     respond_by = None if confirm else now + timedelta(seconds=org.seller_response_seconds)
-    order_id = conn.execute(
-        insert(orders).values(
-            org_id=actor.org_id, status=status.value, channel_id=channel, customer=customer,
-            placed_by_user=actor.user_id if actor.kind == "user" else None,
-            placed_by_api_key=actor.api_key_id if actor.kind == "api_key" else None,
-            respond_by=respond_by, pickup_status="requested" if confirm else None,
-            created_at=now, updated_at=now,
-        ).returning(orders.c.id)
-    ).scalar_one()  # fmt: skip
+    order = {
+        "org_id": actor.org_id, "status": status.value, "channel_id": channel,
+        "customer": customer,
+        "placed_by_user": actor.user_id if actor.kind == "user" else None,
+        "placed_by_api_key": actor.api_key_id if actor.kind == "api_key" else None,
+        "respond_by": respond_by, "pay_by": None, "decline_reason": None,
+        "pickup_status": "requested" if confirm else None, "shipment_document_id": None,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    order_id = order["id"] = conn.execute(
+        insert(orders).values(**order).returning(orders.c.id)
+    ).scalar_one()
     conn.execute(
         insert(order_lines),
         [{"org_id": actor.org_id, "order_id": order_id, "line_no": ln["line_no"],
           "variant_id": ln["variant_id"], "qty": ln["qty"], "unit_price": ln["unit_price"]}
          for ln in lines],
     )  # fmt: skip
+    held = {}
     if confirm:
-        _reserve(conn, actor.org_id, order_id, lines, slots, org.default_shipping_location_id)
+        held = _reserve(conn, actor.org_id, order_id, lines, slots,
+                        org.default_shipping_location_id)  # fmt: skip
     _record(conn, actor, order_id, actor.org_id, "place", None, status.value, now)
-    order = _load(conn, actor.org_id, order_id, lock=False)
-    buyer = _buyer(order)
     if confirm:
-        _event(conn, order, "order.confirmed", to_sellers=True, buyer=buyer)
+        _event(conn, order, "order.confirmed", to_sellers=True, buyer=_buyer(order))
     else:
         _event(conn, order, "order.requested", to_sellers=True)
     audit.record(conn, actor, "order.place", "order", order_id, None, {"status": status.value})
-    return get_order(conn, actor, order_id, check=False)
+    # the response from what is at hand: no read back
+    timeline = [{"at": now, "action": "place", "from_status": None, "to_status": status.value,
+                 "actor_type": actor.kind, "actor_id": actor.actor_id, "note": None}]  # fmt: skip
+    return _shape(order, lines, held, timeline, {ln["variant_id"]: ln["sku"] for ln in lines})
 
 
 def _load(conn: Connection, org_id: int, order_id: int, lock: bool = True) -> dict[str, Any]:
@@ -525,15 +533,13 @@ def get_order(conn: Connection, actor: Actor, order_id: int, check: bool = True)
         actor.require("orders.read")
     order = _load(conn, actor.org_id, order_id, lock=False)
     lines = _order_lines(conn, order_id)
-    skus = resolve_variants(conn, actor.org_id, set(), {ln["variant_id"] for ln in lines})
-    held: dict[int, Decimal] = defaultdict(Decimal)
-    reservations = []
-    for r in conn.execute(
-        select(order_reservations).where(order_reservations.c.order_id == order_id)
-    ):
-        held[r.variant_id] += r.qty
-        reservations.append({"sku": skus[r.variant_id].sku, "location_id": r.location_id,
-                             "lot": r.lot or None, "qty": r.qty})  # fmt: skip
+    found = resolve_variants(conn, actor.org_id, set(), {ln["variant_id"] for ln in lines})
+    held = {
+        (r.variant_id, r.location_id, r.lot): r.qty
+        for r in conn.execute(
+            select(order_reservations).where(order_reservations.c.order_id == order_id)
+        )
+    }
     timeline = [
         {"at": e.at, "action": e.action, "from_status": e.from_status, "to_status": e.to_status,
          "actor_type": e.actor_type, "actor_id": e.actor_id, "note": e.note}
@@ -542,6 +548,17 @@ def get_order(conn: Connection, actor: Actor, order_id: int, check: bool = True)
             .order_by(order_events.c.id)
         )
     ]  # fmt: skip
+    skus = {v: found[v].sku for v in {ln["variant_id"] for ln in lines}}
+    return _shape(order, lines, held, timeline, skus)
+
+
+def _shape(
+    order: dict[str, Any], lines: list[dict[str, Any]], held: dict[BalanceKey, Decimal],
+    timeline: list[dict[str, Any]], skus: dict[int, str],
+) -> dict[str, Any]:  # fmt: skip
+    per_variant: dict[int, Decimal] = defaultdict(Decimal)
+    for (variant_id, _, _), qty in held.items():
+        per_variant[variant_id] += qty
     return {
         "id": order["id"],
         "status": order["status"],
@@ -554,12 +571,15 @@ def get_order(conn: Connection, actor: Actor, order_id: int, check: bool = True)
             "status": order["pickup_status"], "shipment_document_id": order["shipment_document_id"],
         },
         "lines": [
-            {"line_no": ln["line_no"], "sku": skus[ln["variant_id"]].sku,
+            {"line_no": ln["line_no"], "sku": skus[ln["variant_id"]],
              "variant_id": ln["variant_id"], "qty": ln["qty"], "unit_price": ln["unit_price"],
-             "reserved": held.get(ln["variant_id"], ZERO)}
+             "reserved": per_variant.get(ln["variant_id"], ZERO)}
             for ln in lines
         ],
-        "reservations": reservations,
+        "reservations": [
+            {"sku": skus[k[0]], "location_id": k[1], "lot": k[2] or None, "qty": q}
+            for k, q in sorted(held.items())
+        ],
         "timeline": timeline,
         "created_at": order["created_at"],
         "updated_at": order["updated_at"],
