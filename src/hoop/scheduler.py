@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
+from hoop.adapters import outbox
 from hoop.service import audit, orders
 from hoop.service.unit_of_work import UnitOfWork
 
@@ -34,7 +36,13 @@ def lapse_deadlines(uow: UnitOfWork) -> int:
             return total
 
 
-JOBS: list[Callable[[UnitOfWork], int]] = [seal_audit, lapse_deadlines]
+def deliver_webhooks(uow: UnitOfWork, now: datetime | None = None) -> int:
+    """Fan new outbox events out to the subscribed endpoints, then POST the due deliveries
+    (`hoop.adapters.outbox`). `now` fixes the clock, for tests. Returns how many were delivered."""
+    return outbox.deliver(uow, now)
+
+
+JOBS: list[Callable[[UnitOfWork], int]] = [seal_audit, lapse_deadlines, deliver_webhooks]
 
 
 def run_once(uow: UnitOfWork) -> dict[str, int]:

@@ -62,6 +62,8 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "orders.place": _STOCK,
     "orders.read": _ALL,
     "orders.manage": _STOCK,
+    "webhooks.manage": _ADMIN,
+    "notifications.read": frozenset(Role),  # everyone reads their own
 }
 
 

@@ -8,7 +8,16 @@ from fastapi import APIRouter, FastAPI
 
 from hoop.config import Settings
 from hoop.entrypoints.api import errors
-from hoop.entrypoints.api.routers import access, audit, catalog, finance, orders, stock
+from hoop.entrypoints.api.routers import (
+    access,
+    audit,
+    catalog,
+    finance,
+    notifications,
+    orders,
+    stock,
+    webhooks,
+)
 from hoop.entrypoints.api.schemas import ErrorEnvelope
 from hoop.service.unit_of_work import UnitOfWork
 
@@ -70,6 +79,8 @@ def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
         audit.router,
         finance.router,
         orders.router,
+        webhooks.router,
+        notifications.router,
     ):
         api.include_router(r)
     app.include_router(api)

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from hoop.domain import webhooks as webhook_rules
+
 T = TypeVar("T")
 
 DecimalIn = Annotated[
@@ -476,3 +478,78 @@ class RecomputeIn(In):
 class RecomputeOut(Out):
     variants: int
     differences: list[dict[str, Any]]
+
+
+# ------------------------------------------------------------------ webhooks and notifications
+
+WebhookEvent = Literal[(webhook_rules.ALL, *webhook_rules.EVENTS)]  # type: ignore[valid-type]
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=webhook_rules.MAX_URL),
+    Field(description="http:// or https:// URL that receives the POSTs"),
+]
+WebhookEvents = Annotated[
+    list[WebhookEvent],
+    Field(min_length=1, max_length=50, description='event names, or ["*"] for every event'),
+]
+
+
+class WebhookIn(In):
+    url: WebhookUrl
+    events: WebhookEvents
+    active: bool | None = None
+
+
+class WebhookPatch(In):
+    url: WebhookUrl | None = None
+    events: WebhookEvents | None = None
+    active: bool | None = Field(
+        default=None, description="false stops deliveries and cancels the pending ones"
+    )
+
+
+class WebhookOut(Out):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str = Field(
+        description="HMAC-SHA256 key of the Hoop-Signature header; only in this response "
+        "(and its Idempotency-Key replays)"
+    )
+
+
+class WebhookDeliveryOut(Out):
+    id: int
+    event: str
+    event_id: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class NotificationOut(Out):
+    id: int
+    event: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    order_id: int | None
+    audience: Literal["seller", "buyer"]
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationsOut(Page[NotificationOut]):
+    unread_count: int = Field(description="all of the caller's unread notifications")
+
+
+class ReadAllOut(Out):
+    updated: int
