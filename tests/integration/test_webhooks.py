@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from hoop.adapters import outbox
 from hoop.adapters.db.tables import webhook_deliveries, webhook_endpoints
@@ -363,7 +363,6 @@ def test_a_result_after_the_lease_ran_out_changes_nothing(uow, org, hooks, recei
     late failure must not turn B's success back into a retry."""
     hook = hooks.register(receiver.url(), ["*"])
     emit(uow, org.org_id, "order.delivered")
-    outbox.fan_out_all(uow)
     mine = [hook["id"]]
 
     def take(at: datetime) -> list[outbox.Claim]:
@@ -423,48 +422,33 @@ def test_concurrent_workers_never_deliver_the_same_delivery_twice(uow, org, hook
     assert delivered >= 60
 
 
-def test_concurrent_fan_outs_make_one_delivery_per_event(uow, org, hooks, receiver):
+def test_an_event_is_owed_to_endpoints_exactly_when_its_change_commits(
+    uow, engine, org, hooks, receiver
+):
+    """Deliveries are written with the event, in its transaction: one rolled back leaves
+    nothing to send; one that commits after a later one (ids out of commit order) is still
+    sent; an endpoint registered afterwards gets neither."""
     hook = hooks.register(receiver.url(), ["*"])
-    for i in range(20):
-        emit(uow, org.org_id, "stock.low", i=i)
-    _race(4, lambda _: outbox.fan_out_all(uow))
-    outbox.fan_out_all(uow)  # one whose lock wait timed out catches up here
-    assert len(hooks.deliveries(hook["id"])) == 20
-
-
-def test_an_event_committed_after_a_later_one_is_not_skipped(uow, engine, org, hooks, receiver):
-    """Outbox ids are taken in insert order but commit in any order: a fan-out must not move
-    its cursor past an event whose transaction is still open."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time: commit order is id order")
-    hooks.register(receiver.url(), ["*"])
-    with engine.connect() as slow:  # closed (rolled back if still open) whatever happens
-        tx = slow.begin()
-        first = events.emit(slow, org.org_id, "order.confirmed", {"k": "slow"}, title="t", body="b")
-        second = emit(uow, org.org_id, "order.confirmed", k="fast")  # later id, committed first
-        started = time.monotonic()
-        assert uow.write(outbox.fan_out) is None  # waits for the open writer, then gives up
-        assert time.monotonic() - started < 5
-        tx.commit()
-    deliver_webhooks(uow)
-    got = {r.headers["hoop-event-id"] for r in receiver.for_org(org.org_id)}
-    assert got == {first, second}
-
-
-def test_the_fan_out_cursor_is_one_marker_row(uow, engine, org, hooks, receiver):
-    hooks.register(receiver.url(), ["*"])
-    emit(uow, org.org_id, "order.confirmed")
-    deliver_webhooks(uow)
-    emit(uow, org.org_id, "order.confirmed")
-    deliver_webhooks(uow)
     with engine.connect() as conn:
-        markers = conn.execute(
-            select(func.count())
-            .select_from(webhook_deliveries)
-            .where(webhook_deliveries.c.endpoint_id == outbox.CURSOR_ENDPOINT)
-        ).scalar_one()
-    assert markers == 1
-    assert len(receiver.for_org(org.org_id)) == 2
+        tx = conn.begin()
+        events.emit(conn, org.org_id, "order.confirmed", {"k": "gone"}, title="t", body="b")
+        tx.rollback()
+    if engine.dialect.name == "postgresql":  # SQLite has one writer: commits in id order
+        with engine.connect() as slow:
+            tx = slow.begin()
+            first = events.emit(slow, org.org_id, "order.confirmed", {"k": "slow"}, title="t",
+                                body="b")  # fmt: skip
+            second = emit(uow, org.org_id, "order.confirmed", k="fast")  # later id, first in
+            deliver_webhooks(uow)
+            tx.commit()
+    else:
+        first = emit(uow, org.org_id, "order.confirmed", k="slow")
+        second = emit(uow, org.org_id, "order.confirmed", k="fast")
+    late = hooks.register(receiver.url("/late"), ["*"])
+    deliver_webhooks(uow)
+    got = [r.headers["hoop-event-id"] for r in receiver.for_org(org.org_id)]
+    assert sorted(got) == sorted({first, second}) and len(got) == 2
+    assert len(hooks.deliveries(hook["id"])) == 2 and hooks.deliveries(late["id"]) == []
 
 
 # ------------------------------------------------------------------ with real orders

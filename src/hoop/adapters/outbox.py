@@ -4,21 +4,10 @@
 event exists exactly when its change committed. The scheduler job `deliver_webhooks` (any
 number of workers, see `deliver`) then moves it on in short transactions:
 
-1. **Fan-out** turns each new outbox row into one `webhook_deliveries` row per active endpoint of
-   its org that subscribes to the event and existed when it was emitted. What is "new" is kept
-   by a cursor: a marker row in `webhook_deliveries` (`endpoint_id` 0, `org_id` 0, status
-   `cursor`) whose `outbox_id` is the last outbox id fanned out, so the cursor is
-   `max(outbox_id)` of that table, one probe of its unique index. The marker is never `pending`,
-   so nothing else ever reads it; the schema has no other place for it.
-   Outbox ids are handed out at insert but committed in any order on PostgreSQL: the
-   transaction holding id 7 can commit after id 8 was fanned out, and "id > cursor" would skip
-   7 for ever. So on PostgreSQL the fan-out first takes `LOCK TABLE outbox IN SHARE ROW
-   EXCLUSIVE MODE`: it waits for every transaction that has written an outbox row to end, holds
-   off new ones for the few milliseconds of the fan-out, and excludes other fan-outs; every id
-   under the maximum is then committed or gone for good. If the lock is not had within
-   LOCK_TIMEOUT (a long transaction is writing events) this round's fan-out is skipped, and the
-   next round catches up. On SQLite the write transaction (BEGIN IMMEDIATE) already excludes
-   every other writer.
+1. **What is owed**: `events.emit` also writes one `pending` delivery per active endpoint of the
+   org subscribed to the event, in the same transaction: nothing is fanned out later, so no
+   cursor can skip an event whose transaction committed out of id order, and an endpoint
+   receives exactly the events emitted while it was active.
 2. **Delivery**: claim up to BATCH due `pending` rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
    so concurrent workers take disjoint rows) and, in the same short transaction, count the
    attempt and push `next_attempt_at` a LEASE ahead; commit. POST each with no transaction open
@@ -48,8 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, bindparam, select, update
 
 from hoop.adapters.db.tables import outbox, webhook_deliveries, webhook_endpoints
 from hoop.domain import webhooks as rules
@@ -58,72 +46,12 @@ from hoop.service.unit_of_work import UnitOfWork
 log = logging.getLogger("hoop.webhooks")
 
 wd, we = webhook_deliveries, webhook_endpoints
-CURSOR_ENDPOINT = 0  # the fan-out cursor's marker row
-FANOUT_BATCH = 1000
-LOCK_TIMEOUT = "500ms"
 BATCH = 100
 LEASE = timedelta(minutes=2)
 SEND_BUDGET = 20.0  # seconds of sending per run; a request may add TIMEOUT x 3 at worst
 TIMEOUT = httpx.Timeout(5.0)
 PARALLEL_ENDPOINTS = 8
 USER_AGENT = "Hoop-Webhooks/1.0"
-
-
-# ------------------------------------------------------------------ fan-out
-
-
-def fan_out(conn: Connection) -> int | None:
-    """Create the deliveries for up to FANOUT_BATCH outbox rows past the cursor. Returns how
-    many outbox rows it covered, or None when the outbox lock was busy."""
-    if conn.dialect.name == "postgresql":
-        try:
-            with conn.begin_nested():
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                conn.exec_driver_sql("LOCK TABLE outbox IN SHARE ROW EXCLUSIVE MODE")
-        except OperationalError:
-            return None
-    cursor = conn.execute(select(func.max(wd.c.outbox_id))).scalar() or 0
-    events = conn.execute(
-        select(outbox.c.id, outbox.c.org_id, outbox.c.event, outbox.c.created_at)
-        .where(outbox.c.id > cursor)
-        .order_by(outbox.c.id)
-        .limit(FANOUT_BATCH)
-    ).all()
-    if not events:
-        return 0
-    endpoints: dict[int, list[Any]] = {}
-    for e in conn.execute(
-        select(we.c.id, we.c.org_id, we.c.events, we.c.created_at).where(
-            we.c.active, we.c.org_id.in_({ev.org_id for ev in events})
-        )
-    ):
-        endpoints.setdefault(e.org_id, []).append(e)
-    rows = [
-        {"org_id": ev.org_id, "outbox_id": ev.id, "endpoint_id": e.id, "status": "pending",
-         "attempts": 0, "next_attempt_at": ev.created_at}
-        for ev in events
-        for e in endpoints.get(ev.org_id, ())
-        if e.created_at <= ev.created_at and rules.subscribed(e.events, ev.event)
-    ]  # fmt: skip
-    top = events[-1]
-    rows.append(
-        {"org_id": 0, "outbox_id": top.id, "endpoint_id": CURSOR_ENDPOINT, "status": "cursor",
-         "attempts": 0, "next_attempt_at": top.created_at}
-    )  # fmt: skip
-    conn.execute(insert(wd), rows)
-    conn.execute(delete(wd).where(wd.c.outbox_id == cursor, wd.c.endpoint_id == CURSOR_ENDPOINT))
-    return len(events)
-
-
-def fan_out_all(uow: UnitOfWork, max_batches: int = 50) -> int:
-    """Fan out everything new, one short transaction per batch."""
-    total = 0
-    for _ in range(max_batches):
-        n = uow.write(fan_out)
-        total += n or 0
-        if not n or n < FANOUT_BATCH:
-            break
-    return total
 
 
 # ------------------------------------------------------------------ delivery
@@ -291,12 +219,10 @@ def deliver(
     batch: int = BATCH,
     budget: float = SEND_BUDGET,
 ) -> int:
-    """Fan out new events, then send due deliveries until none are left or the budget is
-    spent. `now` fixes the clock (tests drive retries with it). Returns how many were
-    delivered."""
+    """Send due deliveries until none are left or the budget is spent. `now` fixes the clock
+    (tests drive retries with it). Returns how many were delivered."""
     clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
     deadline = time.monotonic() + budget
-    fan_out_all(uow)
     delivered = 0
     unreachable: frozenset[int] = frozenset()  # tried once this run: wait for the next one
     while time.monotonic() < deadline:

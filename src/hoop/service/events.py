@@ -1,6 +1,7 @@
-"""Domain events: stored notifications for the people concerned, and an outbox row that the
-scheduler delivers to the org's webhook endpoints. Both are written in the transaction of the
-change that caused them, so an event exists exactly when its change committed."""
+"""Domain events: stored notifications for the people concerned, an outbox row, and one pending
+webhook delivery per active endpoint of the org subscribed to the event. All are written in the
+transaction of the change that caused them, so an event (and what is owed to each endpoint)
+exists exactly when its change committed; the scheduler then only sends what is due."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from hoop.adapters.db.tables import notifications, outbox, users
+from hoop.adapters.db.tables import (
+    notifications,
+    outbox,
+    users,
+    webhook_deliveries,
+    webhook_endpoints,
+)
+from hoop.domain.webhooks import subscribed
 
 # Who on the seller's side is told about orders.
 SELLER_ROLES = frozenset({"owner", "manager", "clerk"})
@@ -61,12 +69,27 @@ def emit(
                 for r in rows
             ],
         )  # fmt: skip
-    conn.execute(
+    outbox_id = conn.execute(
         insert(outbox).values(
             org_id=org_id, event_id=event_id, event=event,
             payload={"id": event_id, "event": event, "created_at": now.isoformat(),
                      "org_id": org_id, "data": payload},
             created_at=now,
+        ).returning(outbox.c.id)
+    ).scalar_one()  # fmt: skip
+    endpoints = [
+        e.id
+        for e in conn.execute(
+            select(webhook_endpoints.c.id, webhook_endpoints.c.events).where(
+                webhook_endpoints.c.org_id == org_id, webhook_endpoints.c.active
+            )
         )
-    )  # fmt: skip
+        if subscribed(e.events, event)
+    ]
+    if endpoints:
+        conn.execute(
+            insert(webhook_deliveries),
+            [{"org_id": org_id, "outbox_id": outbox_id, "endpoint_id": e, "status": "pending",
+              "attempts": 0, "next_attempt_at": now} for e in endpoints],
+        )  # fmt: skip
     return event_id
