@@ -4,7 +4,7 @@ run together on a 2-core machine). Full size by default; --quick for a smoke run
 PostgreSQL comes from HOOP_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test);
 when it is unreachable the PostgreSQL runs are skipped with a note.
 
-Usage: python benchmarks/run_all.py [--quick] [--db sqlite|postgres|both] [--only posting,costing]
+Usage: python benchmarks/run_all.py [--quick] [--db sqlite|postgres|both] [--only posting,orders]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ BENCHES = {
     "http": "bench_http.py",
     "availability": "bench_availability.py",
     "costing": "bench_costing.py",
+    "orders": "bench_orders.py",
 }
 PG_ONLY = {"costing"}  # loads its ledger with PostgreSQL SQL
 
