@@ -469,7 +469,9 @@ def lapse_due(conn: Connection, now: datetime | None = None, limit: int = 500) -
     """Order requests past respond_by become `expired`; accepted orders past pay_by become
     `cancelled`. Takes due orders with SKIP LOCKED (PostgreSQL), so several workers share the
     work and an order a command is holding is left to that command (which then sees its own
-    deadline). Set-based: a batch is a fixed number of statements. Returns how many."""
+    deadline). The status change and the timeline are set-based per batch; the events
+    (notifications, outbox, deliveries) are still emitted one order at a time. Returns how
+    many."""
     now = now or _now()
     done = 0
     for status, field, action, event in (
