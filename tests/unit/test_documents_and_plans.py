@@ -108,3 +108,19 @@ def test_half_even_rounding_and_format():
     assert q4(D("0.00005")) == D("0.0000")  # half to even: 0 is even
     assert q4(D("0.00015")) == D("0.0002")
     assert fmt(D("12.5000")) == "12.5" and fmt(D("100")) == "100" and fmt(D("-0")) == "0"
+
+
+def test_report_and_period_dates_at_the_edges_of_the_calendar_are_refused_not_crashed():
+    import pytest
+
+    from hoop.domain.dates import parse_instant
+    from hoop.domain.errors import ValidationFailed
+
+    for text, end in (("9999-12-31", True), ("9999-12-31T23:59:59.999999+00:00", True),
+                      ("0001-01-01T00:00:00+05:00", False), ("2025-13-01", True),
+                      ("2025-03-01T10:00:00", True)):  # fmt: skip
+        with pytest.raises(ValidationFailed):
+            parse_instant(text, "as_of", end_of_day=end)
+    assert parse_instant("2025-03-01", "to", end_of_day=True).isoformat() == (
+        "2025-03-02T00:00:00+00:00"  # a date closes through its end
+    )

@@ -3,7 +3,7 @@ changes, accounting periods, and the full recompute that proves the stored costi
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -19,6 +19,7 @@ from hoop.adapters.db.tables import (
     variants,
 )
 from hoop.domain.costing import Method
+from hoop.domain.dates import parse_instant
 from hoop.domain.errors import Conflict, ValidationFailed
 from hoop.service import audit
 from hoop.service.context import Actor
@@ -89,24 +90,6 @@ def method_changed(
 # ------------------------------------------------------------------ periods
 
 
-def parse_until(value: Any) -> datetime:
-    """A date closes through its end (UTC); a time with zone closes up to that instant."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                day = date.fromisoformat(text)
-                return datetime.combine(day + timedelta(days=1), time(), UTC)
-            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            at = None
-        if at is not None and at.tzinfo is not None:
-            return at.astimezone(UTC)
-    raise ValidationFailed(
-        "until must be a date (YYYY-MM-DD) or a time with zone", {"field": "until"}
-    )
-
-
 def closed_until(conn: Connection, org_id: int, *, lock: bool = False) -> datetime | None:
     stmt = select(orgs.c.closed_until).where(orgs.c.id == org_id)
     if lock and conn.dialect.name == "postgresql":
@@ -137,7 +120,9 @@ def close_period(conn: Connection, actor: Actor, data: Any) -> dict[str, Any]:
     actor.require("periods.close")
     if not isinstance(data, dict) or "until" not in data:
         raise ValidationFailed("give until: a date (YYYY-MM-DD)", {"field": "until"})
-    until = parse_until(data["until"])
+    until = parse_instant(data["until"], "until", end_of_day=True)
+    if until is None:
+        raise ValidationFailed("give until: a date (YYYY-MM-DD)", {"field": "until"})
     now = _now()
     if until > now:
         raise ValidationFailed(

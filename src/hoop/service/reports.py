@@ -8,7 +8,7 @@ they add up to the rounded total (`cents_summing_to_total`).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ from hoop.adapters.db.tables import (
     variants,
 )
 from hoop.domain.costing import share
+from hoop.domain.dates import parse_instant
 from hoop.domain.errors import NotFound, ValidationFailed
 from hoop.domain.journal import INVENTORY
 from hoop.domain.quantities import (
@@ -38,8 +39,6 @@ from hoop.domain.quantities import (
 )
 from hoop.service.context import Actor
 
-KINDS = ("valuation", "cogs", "journal", "reconciliation")
-
 
 def _raw(col: Any) -> Any:
     return type_coerce(col, BigInteger)
@@ -47,27 +46,6 @@ def _raw(col: Any) -> Any:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_instant(value: str | None, field: str, *, end_of_day: bool) -> datetime | None:
-    """`YYYY-MM-DD` (its end, or its start) or an ISO time with zone; None stays None."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime.combine(day, time(), UTC)
-            return start + timedelta(days=1) if end_of_day else start
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None:
-        raise ValidationFailed(
-            f"{field} must be a date (YYYY-MM-DD) or a time with zone", {"field": field}
-        )
-    # bounds are exclusive: an end given as an instant includes that instant
-    return at.astimezone(UTC) + (timedelta(microseconds=1) if end_of_day else timedelta())
 
 
 def _currency(conn: Connection, org_id: int) -> str:
