@@ -64,6 +64,13 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "orders.manage": _STOCK,
     "webhooks.manage": _ADMIN,
     "notifications.read": frozenset(Role),  # everyone reads their own
+    # purchasing is in every plan; planning (suggestions, EOQ, safety stock) needs Pro
+    "purchasing.read": frozenset({Role.owner, Role.manager, Role.clerk, Role.finance}),
+    "purchasing.write": _ADMIN,
+    "purchasing.receive": _STOCK,
+    "replenishment.read": frozenset({Role.owner, Role.manager, Role.clerk}),
+    "replenishment.plan": _ADMIN,
+    "alerts.read": frozenset({Role.owner, Role.manager, Role.clerk}),
 }
 
 

@@ -172,6 +172,8 @@ stock_documents = Table(
     Column("cancelled_by", Id, nullable=True),
     Column("cancelled_at", UtcDateTime, nullable=True),
     Column("reversed", Boolean, nullable=False, default=False),
+    # a receipt against a purchase order; its lines name the order's lines
+    Column("purchase_order_id", Id, nullable=True),
     Index("ix_stock_documents_org_state", "org_id", "state"),
 )
 
@@ -190,6 +192,7 @@ document_lines = Table(
     Column("lot", String(64), nullable=False, default=""),
     Column("expiry", String(10), nullable=True),
     Column("serials", JSON, nullable=True),
+    Column("purchase_order_line_id", Id, nullable=True),
 )
 
 moves = Table(
@@ -538,4 +541,171 @@ Index(
     webhook_deliveries.c.next_attempt_at,
     postgresql_where=webhook_deliveries.c.status == "pending",
     sqlite_where=webhook_deliveries.c.status == "pending",
+)
+
+# ---------------------------------------------------------------- purchasing
+
+suppliers = Table(
+    "suppliers",
+    metadata,
+    pk(),
+    org_fk(),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("phone", String(40), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_suppliers_org_name"),
+)
+
+# What a supplier sells us: its price (in the item's currency), lead time, minimum order
+# quantity and pack size; `preferred` picks it over cheaper ones.
+supplier_items = Table(
+    "supplier_items",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("supplier_id", Id, ForeignKey("suppliers.id"), nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("supplier_sku", String(100), nullable=True),
+    Column("price", Scaled, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("lead_time_days", Scaled, nullable=False),
+    Column("moq", Scaled, nullable=False),
+    Column("pack_size", Scaled, nullable=False),
+    Column("preferred", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("org_id", "supplier_id", "variant_id", name="uq_supplier_items_item"),
+    Index("ix_supplier_items_org_variant", "org_id", "variant_id"),
+)
+
+purchase_orders = Table(
+    "purchase_orders",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("supplier_id", Id, nullable=False),
+    # draft | sent | partially_received | received | cancelled
+    Column("status", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("location_id", Id, nullable=False),  # where the goods are received
+    Column("expected_at", UtcDateTime, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("source", String(20), nullable=False),  # manual | suggestion
+    Column("created_by", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+    Column("received_at", UtcDateTime, nullable=True),
+    Column("closed_short", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_purchase_orders_org_status", "org_id", "status", "id"),
+)
+
+purchase_order_lines = Table(
+    "purchase_order_lines",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("purchase_order_id", Id, nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("location_id", Id, nullable=False),
+    Column("qty", Scaled, nullable=False),
+    Column("received_qty", Scaled, nullable=False),
+    Column("unit_price", Scaled, nullable=False),
+    Column("expected_at", UtcDateTime, nullable=True),
+    # an open line counts as incoming stock while its order is draft, sent or partly received;
+    # closing a line short (or the order) sets this false
+    Column("open", Boolean, nullable=False),
+    Index("ix_purchase_order_lines_org_variant", "org_id", "variant_id"),
+)
+
+# Advance shipping notices: the supplier says what is on its way and when it should arrive.
+asns = Table(
+    "asns",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("purchase_order_id", Id, nullable=False, index=True),
+    Column("status", String(20), nullable=False),  # open | received | cancelled
+    Column("reference", String(100), nullable=True),
+    Column("ship_date", String(10), nullable=True),
+    Column("arrive_from", UtcDateTime, nullable=True),
+    Column("arrive_to", UtcDateTime, nullable=True),
+    Column("receipt_document_id", Id, nullable=True),
+    Column("created_by", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+asn_lines = Table(
+    "asn_lines",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("asn_id", Id, nullable=False, index=True),
+    Column("purchase_order_line_id", Id, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("qty", Scaled, nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("expiry", String(10), nullable=True),
+)
+
+# ---------------------------------------------------------------- replenishment
+
+# One policy per variant and location. `reorder_point` and `safety_stock_effective` are the
+# last computed values (on every change of the policy and by the scheduler as demand moves),
+# so a posting compares a position against a stored number instead of reading 90 days of
+# demand.
+replenishment_policies = Table(
+    "replenishment_policies",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("location_id", Id, nullable=False),
+    Column("method", String(10), nullable=False),  # minmax | eoq
+    Column("min_qty", Scaled, nullable=True),
+    Column("max_qty", Scaled, nullable=True),
+    Column("safety_stock", Scaled, nullable=True),
+    Column("service_level", Scaled, nullable=True),
+    Column("lead_time_days", Scaled, nullable=True),
+    Column("order_cost", Scaled, nullable=True),
+    Column("holding_rate", Scaled, nullable=True),
+    Column("demand_window_days", Integer, nullable=False),
+    Column("supplier_id", Id, nullable=True),
+    Column("reorder_point", Scaled, nullable=True),
+    Column("computed_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("org_id", "variant_id", "location_id", name="uq_policies_variant_location"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    pk(),
+    Column("org_id", Id, nullable=False),
+    Column("type", String(20), nullable=False),  # low_stock
+    Column("variant_id", Id, nullable=False),
+    Column("location_id", Id, nullable=False),
+    Column("status", String(10), nullable=False),  # open | resolved
+    Column("position", Scaled, nullable=False),
+    Column("reorder_point", Scaled, nullable=False),
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Index("ix_alerts_org_status", "org_id", "status", "type", "id"),
+)
+# One open alert per type, variant and location, whoever races to raise it.
+Index(
+    "uq_alerts_open",
+    alerts.c.org_id,
+    alerts.c.type,
+    alerts.c.variant_id,
+    alerts.c.location_id,
+    unique=True,
+    postgresql_where=alerts.c.status == "open",
+    sqlite_where=alerts.c.status == "open",
 )
