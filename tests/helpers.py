@@ -63,6 +63,9 @@ class OrgClient:
     def patch(self, path: str, json: Any = None, expect: int | None = None, **kw: Any) -> Any:
         return self.req("PATCH", path, expect, json=json, **kw)
 
+    def put(self, path: str, json: Any = None, expect: int | None = None, **kw: Any) -> Any:
+        return self.req("PUT", path, expect, json=json, **kw)
+
     # -- builders
     def user(self, roles: list[str], **extra: Any) -> OrgClient:
         email = f"{unique('user')}@example.com"

@@ -34,7 +34,7 @@ from hoop.domain.errors import Conflict, NotFound, ValidationFailed
 from hoop.domain.ledger import BalanceKey, Move, shortages
 from hoop.domain.orders import OrderStatus, Slot
 from hoop.domain.quantities import ZERO, parse_decimal
-from hoop.service import audit, costing, events
+from hoop.service import alerts, audit, costing, events
 from hoop.service.catalog import resolve_variants, virtual_location_ids
 from hoop.service.context import Actor
 
@@ -161,6 +161,7 @@ def _reserve(
         [{"order_id": order_id, "variant_id": k[0], "location_id": k[1], "lot": k[2],
           "org_id": org_id, "qty": q} for k, q in sorted(held.items())],
     )  # fmt: skip
+    alerts.positions_changed(conn, org_id, {k[0] for k in held})
     return dict(held)
 
 
@@ -175,6 +176,7 @@ def _release(conn: Connection, org_id: int, order_id: int) -> dict[BalanceKey, D
     if held:
         ledger_db.apply_balance_deltas(conn, org_id, {}, {k: -q for k, q in held.items()})
         conn.execute(delete(order_reservations).where(order_reservations.c.order_id == order_id))
+        alerts.positions_changed(conn, org_id, {k[0] for k in held})
     return held
 
 

@@ -33,7 +33,7 @@ from hoop.domain.ledger import (
     validate_line,
 )
 from hoop.domain.quantities import parse_decimal, q4
-from hoop.service import audit, costing
+from hoop.service import alerts, audit, costing
 from hoop.service.catalog import resolve_variants, virtual_location_ids
 from hoop.service.context import Actor
 
@@ -424,6 +424,7 @@ def _post(
         conn, actor.org_id, groups, internal, recorded_at=now, user_id=actor.user_id,
         sku_names=names, reversal=reversal, virtual_types=types,
     )  # fmt: skip
+    alerts.positions_changed(conn, actor.org_id, {m.variant_id for _, _, ms in groups for m in ms})
     if leg == "out" and not reversal:
         entries = {
             (ln.variant_id, ln.lot): ln.expiry for _, lines, _ in items for ln in lines if ln.lot

@@ -1,0 +1,185 @@
+"""Set-based reads for replenishment: policies, shipped quantity per day, available stock and
+supplier offers, each one statement for any number of variant-locations, and the roll-up of a
+location's figures into the policies of the locations above it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    Select,
+    bindparam,
+    cast,
+    func,
+    select,
+    type_coerce,
+    union_all,
+)
+
+from hoop.adapters.db.tables import (
+    balances,
+    locations,
+    moves,
+    replenishment_policies,
+    supplier_items,
+    variants,
+)
+from hoop.adapters.db.types import Scaled
+from hoop.domain.replenishment import Offer
+
+Key = tuple[int, int]  # (variant_id, location_id)
+rp = replenishment_policies
+
+
+def policies(
+    conn: Connection,
+    org_id: int,
+    *,
+    variant_ids: Iterable[int] | None = None,
+    sku: str | None = None,
+    location_path: str | None = None,
+    ids: Iterable[int] | None = None,
+    computed: bool = False,
+    lock: bool = False,
+) -> list[Any]:
+    """Policies with their variant's sku and their location's path, in key order."""
+    stmt: Select[Any] = (
+        select(rp, variants.c.sku, locations.c.path, locations.c.name.label("location_name"))
+        .join(variants, variants.c.id == rp.c.variant_id)
+        .join(locations, locations.c.id == rp.c.location_id)
+        .where(rp.c.org_id == org_id)
+    )
+    if variant_ids is not None:
+        stmt = stmt.where(rp.c.variant_id.in_(sorted(set(variant_ids))))
+    if ids is not None:
+        stmt = stmt.where(rp.c.id.in_(sorted(set(ids))))
+    if sku is not None:
+        stmt = stmt.where(variants.c.sku == sku)
+    if location_path is not None:
+        stmt = stmt.where(locations.c.path.startswith(location_path, autoescape=True))
+    if computed:
+        stmt = stmt.where(rp.c.reorder_point.is_not(None))
+    if lock:  # one policy is evaluated by one transaction at a time (PostgreSQL)
+        stmt = stmt.order_by(rp.c.id).with_for_update(of=rp)
+    else:
+        stmt = stmt.order_by(variants.c.sku, rp.c.location_id)
+    return list(conn.execute(stmt).all())
+
+
+def ancestors(conn: Connection, org_id: int) -> dict[int, list[int]]:
+    """Each internal location with itself and every location above it (from the path)."""
+    rows = conn.execute(
+        select(locations.c.id, locations.c.path).where(
+            locations.c.org_id == org_id, locations.c.internal.is_(True)
+        )
+    ).all()
+    return {r.id: [int(p) for p in r.path.strip("/").split("/") if p] or [r.id] for r in rows}
+
+
+def _day_index(conn: Connection, now: datetime) -> Any:
+    """Whole days between a move and `now`: 0 for the last 24 hours."""
+    if conn.dialect.name == "postgresql":
+        at = bindparam("now_at", now, type_=DateTime(timezone=True))
+        return cast(func.floor(func.extract("epoch", at - moves.c.effective_at) / 86400), Integer)
+    naive = now.astimezone(UTC).replace(tzinfo=None)  # SQLite keeps naive UTC text
+    stamp = bindparam("now_s", naive.isoformat(sep=" "))
+    return cast(func.julianday(stamp) - func.julianday(moves.c.effective_at), Integer)
+
+
+def shipped_by_day(
+    conn: Connection,
+    org_id: int,
+    customer_location_id: int,
+    now: datetime,
+    window_days: int,
+    variant_ids: Iterable[int] | None = None,
+) -> dict[Key, dict[int, Decimal]]:
+    """{(variant, internal location): {day index: units shipped to customers}} over the
+    `window_days` before `now`; a reversed shipment counts back on its own day."""
+    day = _day_index(conn, now).label("day")
+    start = now - timedelta(days=window_days)
+    vids = None if variant_ids is None else sorted(set(variant_ids))
+
+    def leg(out: bool) -> Select[Any]:
+        here = moves.c.from_location_id if out else moves.c.to_location_id
+        there = moves.c.to_location_id if out else moves.c.from_location_id
+        qty = func.sum(moves.c.qty) if out else -func.sum(moves.c.qty)
+        stmt = (
+            select(moves.c.variant_id, here.label("loc"), day, type_coerce(qty, Scaled()))
+            .where(
+                moves.c.org_id == org_id,
+                there == customer_location_id,
+                moves.c.effective_at > start,
+                moves.c.effective_at <= now,
+            )
+            .group_by(moves.c.variant_id, here, day)
+        )
+        return stmt if vids is None else stmt.where(moves.c.variant_id.in_(vids))
+
+    out: dict[Key, dict[int, Decimal]] = defaultdict(dict)
+    for variant_id, loc, d, qty in conn.execute(union_all(leg(True), leg(False))):
+        if qty is None:
+            continue
+        per = out[(variant_id, loc)]
+        per[int(d)] = per.get(int(d), Decimal(0)) + qty
+    return out
+
+
+def available_by_location(
+    conn: Connection, org_id: int, variant_ids: Iterable[int] | None = None
+) -> dict[Key, Decimal]:
+    """{(variant, location): on hand - reserved} at the org's sellable locations."""
+    sellable = select(locations.c.id).where(
+        locations.c.org_id == org_id, locations.c.internal.is_(True), locations.c.sellable
+    )
+    stmt = (
+        select(
+            balances.c.variant_id,
+            balances.c.location_id,
+            type_coerce(func.sum(balances.c.on_hand - balances.c.reserved), Scaled()),
+        )
+        .where(balances.c.org_id == org_id, balances.c.location_id.in_(sellable))
+        .group_by(balances.c.variant_id, balances.c.location_id)
+    )
+    if variant_ids is not None:
+        stmt = stmt.where(balances.c.variant_id.in_(sorted(set(variant_ids))))
+    return {(v, loc): q for v, loc, q in conn.execute(stmt) if q}
+
+
+def offers(
+    conn: Connection, org_id: int, variant_ids: Iterable[int] | None = None
+) -> dict[int, list[Offer]]:
+    si = supplier_items
+    stmt = select(
+        si.c.variant_id, si.c.supplier_id, si.c.price, si.c.lead_time_days, si.c.moq,
+        si.c.pack_size, si.c.preferred,
+    ).where(si.c.org_id == org_id)  # fmt: skip
+    if variant_ids is not None:
+        stmt = stmt.where(si.c.variant_id.in_(sorted(set(variant_ids))))
+    out: dict[int, list[Offer]] = defaultdict(list)
+    for r in conn.execute(stmt):
+        out[r.variant_id].append(
+            Offer(r.supplier_id, r.price, r.lead_time_days, r.moq, r.pack_size, r.preferred)
+        )
+    return out
+
+
+def roll_up(
+    values: Mapping[Key, Any], keys: set[Key], up: Mapping[int, list[int]], add: Any
+) -> dict[Key, Any]:
+    """Credit each (variant, location) figure to the policies (in `keys`) of that location and
+    of every location above it. `add(acc, value)` returns the new accumulator (None at first)."""
+    out: dict[Key, Any] = {}
+    for (variant_id, loc), value in values.items():
+        for a in up.get(loc, (loc,)):
+            k = (variant_id, a)
+            if k in keys:
+                out[k] = add(out.get(k), value)
+    return out
