@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hoop.adapters import outbox
-from hoop.service import audit, orders
+from hoop.config import get_settings
+from hoop.service import audit, orders, replenishment
 from hoop.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("hoop.scheduler")
@@ -42,7 +43,24 @@ def deliver_webhooks(uow: UnitOfWork, now: datetime | None = None) -> int:
     return outbox.deliver(uow, now)
 
 
-JOBS: list[Callable[[UnitOfWork], int]] = [seal_audit, lapse_deadlines, deliver_webhooks]
+def refresh_reorder_points(uow: UnitOfWork) -> int:
+    """Recompute reorder points older than HOOP_REORDER_REFRESH_SECONDS from current demand,
+    and re-evaluate their low-stock alerts; batches of 1,000 until none is stale."""
+    age = get_settings().reorder_refresh_seconds
+    total = 0
+    while True:
+        n = uow.write(lambda conn: replenishment.refresh_due(conn, age))
+        total += n
+        if n < 1000:
+            return total
+
+
+JOBS: list[Callable[[UnitOfWork], int]] = [
+    seal_audit,
+    lapse_deadlines,
+    deliver_webhooks,
+    refresh_reorder_points,
+]
 
 
 def run_once(uow: UnitOfWork) -> dict[str, int]:

@@ -40,7 +40,8 @@ def to_scaled(value: Decimal) -> int:
 
 
 def from_scaled(value: int) -> Decimal:
-    return (Decimal(value) / FACTOR).quantize(QUANTUM)
+    """The Decimal with 4 places (exponent -4) that `value` counts in 10^-4 units; exact."""
+    return Decimal(value).scaleb(-SCALE)
 
 
 def fmt(value: Decimal | None) -> str | None:

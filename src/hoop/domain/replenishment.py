@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 from statistics import NormalDist
 
 from hoop.domain.errors import ValidationFailed
@@ -145,17 +146,26 @@ def demand_from_days(by_day: Mapping[int, Decimal], window_days: int) -> Demand:
     last 24 hours, up to window_days - 1); days missing from `by_day` count as 0.
 
     sigma^2 = (sum of x^2) / W - d^2 over all W days, zeros included."""
-    with localcontext() as ctx:
-        ctx.prec = 34
-        days = [x for i, x in by_day.items() if 0 <= i < window_days]
-        total = sum(days, ZERO)
-        w = Decimal(window_days)
-        d = total / w
-        var = sum((x * x for x in days), ZERO) / w - d * d
-        sigma = var.sqrt() if var > 0 else ZERO
-        return Demand(daily=q4(d), sigma=q4(sigma), total=total, window_days=window_days)
+    total = sumsq = ZERO
+    for i, x in by_day.items():
+        if 0 <= i < window_days:
+            total += x
+            sumsq += x * x
+    if not total and not sumsq:
+        return Demand(daily=ZERO, sigma=ZERO, total=ZERO, window_days=window_days)
+    w = Decimal(window_days)
+    d = total / w
+    var = sumsq / w - d * d  # 28 significant digits are plenty for 14 + 4 digit quantities
+    sigma = var.sqrt() if var > 0 else ZERO
+    return Demand(daily=q4(d), sigma=q4(sigma), total=total, window_days=window_days)
 
 
+@lru_cache(maxsize=1024)
+def _sqrt(x: Decimal) -> Decimal:
+    return x.sqrt()
+
+
+@lru_cache(maxsize=1024)
 def z_score(service_level: Decimal) -> Decimal:
     """The standard normal quantile of the service level, to 4 places (0.95 -> 1.6449)."""
     return q4(Decimal(repr(NormalDist().inv_cdf(float(service_level)))))
@@ -180,9 +190,7 @@ def plan(policy: Policy, demand: Demand, offers: Iterable[Offer]) -> Plan:
         ss = policy.safety_stock or ZERO  # min/max plans by its levels; SS is informative
     else:
         z = z_score(policy.service_level or DEFAULT_SERVICE_LEVEL)
-        with localcontext() as ctx:
-            ctx.prec = 34
-            ss = q4(z * demand.sigma * lead.sqrt())
+        ss = q4(z * demand.sigma * _sqrt(lead)) if demand.sigma else ZERO
     if policy.method == "minmax":
         assert policy.min_qty is not None
         rop = policy.min_qty
@@ -213,9 +221,7 @@ def eoq(daily: Decimal, order_cost: Decimal, holding_rate: Decimal, price: Decim
     h = holding_rate * price
     if daily <= 0 or h <= 0 or order_cost <= 0:
         return ZERO
-    with localcontext() as ctx:
-        ctx.prec = 34
-        return q4((2 * 365 * daily * order_cost / h).sqrt())
+    return q4((2 * 365 * daily * order_cost / h).sqrt())
 
 
 def _n(x: Decimal) -> str:

@@ -383,6 +383,11 @@ def orders_lapse() -> None:
     print(f"{lapse_deadlines(_uow())} order(s) past their deadline")
 
 
+from hoop.entrypoints.cli_replenishment import register as _replenishment  # noqa: E402
+
+_replenishment(app)
+
+
 def main() -> None:
     try:
         app()

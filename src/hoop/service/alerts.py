@@ -18,7 +18,6 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hoop.adapters.db import replenishment as db
-from hoop.adapters.db.incoming import incoming_by_location
 from hoop.adapters.db.tables import alerts, locations, variants
 from hoop.domain.errors import ValidationFailed
 from hoop.domain.quantities import fmt
@@ -31,22 +30,14 @@ ZERO = Decimal(0)
 
 def positions_changed(conn: Connection, org_id: int, variant_ids: Iterable[int]) -> int:
     """Re-evaluate the low-stock alerts of these variants' policies. Returns how many alerts
-    were raised or resolved. One statement when none of them has a policy."""
+    were raised or resolved. One statement, plus a write only when an alert changes."""
     vids = set(variant_ids)
     if not vids:
         return 0
-    rows = db.policies(conn, org_id, variant_ids=vids, computed=True, lock=True)
-    if not rows:
-        return 0
-    keys = {(r.variant_id, r.location_id) for r in rows}
-    up = db.ancestors(conn, org_id)
-    add = lambda acc, q: (acc or ZERO) + q  # noqa: E731
-    available = db.roll_up(db.available_by_location(conn, org_id, vids), keys, up, add)
-    incoming = db.roll_up(incoming_by_location(conn, org_id, vids), keys, up, add)
+    rows = db.positions(conn, org_id, vids)
     return sync(
-        conn, org_id,
-        [(r, available.get(k, ZERO) + incoming.get(k, ZERO), r.reorder_point)
-         for r in rows for k in [(r.variant_id, r.location_id)]],
+        conn, org_id, [(r, r.available + r.incoming, r.reorder_point) for r in rows],
+        {(r.variant_id, r.location_id): r.open_alert_id for r in rows if r.open_alert_id},
     )  # fmt: skip
 
 
@@ -54,29 +45,36 @@ def _insert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def sync(conn: Connection, org_id: int, items: list[tuple[Any, Decimal, Decimal]]) -> int:
+def sync(
+    conn: Connection,
+    org_id: int,
+    items: list[tuple[Any, Decimal, Decimal]],
+    open_now: dict[tuple[int, int], int] | None = None,
+) -> int:
     """Bring the open alerts of these (policy row, position, reorder point) in line: raise
-    where the position is at or under the reorder point, resolve where it is above."""
+    where the position is at or under the reorder point, resolve where it is above.
+    `open_now` maps (variant, location) to its open alert's id when the caller read them."""
     if not items:
         return 0
     now = datetime.now(UTC)
-    vids = sorted({r.variant_id for r, _, _ in items})
-    open_now = {
-        (a.variant_id, a.location_id): a
-        for a in conn.execute(
-            select(alerts.c.id, alerts.c.variant_id, alerts.c.location_id).where(
-                alerts.c.org_id == org_id, alerts.c.type == LOW, alerts.c.status == "open",
-                alerts.c.variant_id.in_(vids),
+    if open_now is None:
+        vids = sorted({r.variant_id for r, _, _ in items})
+        open_now = {
+            (a.variant_id, a.location_id): a.id
+            for a in conn.execute(
+                select(alerts.c.id, alerts.c.variant_id, alerts.c.location_id).where(
+                    alerts.c.org_id == org_id, alerts.c.type == LOW, alerts.c.status == "open",
+                    alerts.c.variant_id.in_(vids),
+                )
             )
-        )
-    }  # fmt: skip
+        }  # fmt: skip
     raise_rows, resolve_ids = [], []
     for r, position, rop in items:
         k = (r.variant_id, r.location_id)
         if position <= rop and k not in open_now:
             raise_rows.append((r, position, rop))
         elif position > rop and k in open_now:
-            resolve_ids.append(open_now[k].id)
+            resolve_ids.append(open_now[k])
     if resolve_ids:
         conn.execute(
             update(alerts).where(alerts.c.id.in_(resolve_ids))

@@ -23,7 +23,9 @@ from sqlalchemy import (
     union_all,
 )
 
+from hoop.adapters.db.incoming import incoming_under
 from hoop.adapters.db.tables import (
+    alerts,
     balances,
     locations,
     moves,
@@ -70,6 +72,60 @@ def policies(
         stmt = stmt.order_by(rp.c.id).with_for_update(of=rp)
     else:
         stmt = stmt.order_by(variants.c.sku, rp.c.location_id)
+    return list(conn.execute(stmt).all())
+
+
+def positions(conn: Connection, org_id: int, variant_ids: Iterable[int]) -> list[Any]:
+    """The computed policies of these variants with their position now: available at sellable
+    locations under the policy's location, incoming there, and the id of the open low-stock
+    alert if there is one.
+
+    Two statements: the policy rows are locked first (in id order), and only then are the
+    positions read, in a statement of its own. On PostgreSQL a statement that waited for a lock
+    still reads with the snapshot it began with, so reading in the locking statement would
+    miss the stock of the transaction it waited for. When none of the variants has a policy,
+    the lock finds nothing and is the only statement a posting pays for alerts."""
+    vids = sorted(set(variant_ids))
+    locked = (
+        conn.execute(
+            select(rp.c.id)
+            .where(
+                rp.c.org_id == org_id, rp.c.variant_id.in_(vids), rp.c.reorder_point.is_not(None)
+            )
+            .order_by(rp.c.id)
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    if not locked:
+        return []
+    loc = locations.alias("stock_loc")
+    available = (
+        select(type_coerce(func.coalesce(func.sum(balances.c.on_hand - balances.c.reserved), 0),
+                           Scaled()))
+        .select_from(balances.join(loc, loc.c.id == balances.c.location_id))
+        .where(balances.c.org_id == org_id, balances.c.variant_id == rp.c.variant_id,
+               loc.c.internal.is_(True), loc.c.sellable, loc.c.path.startswith(locations.c.path))
+        .scalar_subquery()
+    )  # fmt: skip
+    open_alert = (
+        select(alerts.c.id)
+        .where(alerts.c.org_id == org_id, alerts.c.type == "low_stock",
+               alerts.c.status == "open", alerts.c.variant_id == rp.c.variant_id,
+               alerts.c.location_id == rp.c.location_id)
+        .scalar_subquery()
+    )  # fmt: skip
+    stmt = (
+        select(rp.c.id, rp.c.variant_id, rp.c.location_id, rp.c.reorder_point, variants.c.sku,
+               locations.c.name.label("location_name"), available.label("available"),
+               incoming_under(org_id, rp.c.variant_id, locations.c.path).label("incoming"),
+               open_alert.label("open_alert_id"))
+        .join(variants, variants.c.id == rp.c.variant_id)
+        .join(locations, locations.c.id == rp.c.location_id)
+        .where(rp.c.id.in_(locked))
+        .order_by(rp.c.id)
+    )  # fmt: skip
     return list(conn.execute(stmt).all())
 
 
