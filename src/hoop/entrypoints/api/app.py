@@ -15,6 +15,7 @@ from hoop.entrypoints.api.routers import (
     finance,
     notifications,
     orders,
+    purchasing,
     stock,
     webhooks,
 )
@@ -81,6 +82,7 @@ def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
         orders.router,
         webhooks.router,
         notifications.router,
+        purchasing.router,
     ):
         api.include_router(r)
     app.include_router(api)

@@ -1,0 +1,723 @@
+"""Purchase orders and ASNs: create (one or many, set-based), send, cancel, close short, receive
+(the receipt document is made by `service/stock.py`; `service/receiving.py` counts it), and the
+advance shipping notices that announce deliveries.
+
+Every command on an order locks its row FOR UPDATE first, so a status change and a receipt (or
+two receipts) on one order serialise; the loser sees the winner's status and quantities.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from hoop.adapters.db.tables import (
+    asn_lines,
+    asns,
+    locations,
+    orgs,
+    purchase_order_lines,
+    purchase_orders,
+    stock_documents,
+    supplier_items,
+    suppliers,
+    variants,
+)
+from hoop.domain import purchasing as rules
+from hoop.domain.errors import Conflict, HoopError, NotFound, ValidationFailed
+from hoop.domain.purchasing import POStatus
+from hoop.domain.quantities import ZERO, parse_decimal, q4
+from hoop.service import alerts, audit, events, receiving, stock
+from hoop.service.catalog import resolve_variants
+from hoop.service.context import Actor
+from hoop.service.suppliers import text
+
+pol = purchase_order_lines
+MAX_LINES = 2000
+PO_KEYS = {"supplier_id", "location_id", "expected_at", "note", "lines"}
+LINE_KEYS = {"sku", "variant_id", "qty", "unit_price", "expected_at", "location_id"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(value: Any, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationFailed(f"{field} must be an ISO 8601 time", {"field": field}) from None
+    if value.tzinfo is None:
+        raise ValidationFailed(f"{field} needs a time zone", {"field": field})
+    return value.astimezone(UTC)
+
+
+def _int(value: Any, field: str, where: dict[str, Any] | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(f"{field} must be an integer id", {**(where or {}), "field": field})
+    return value
+
+
+def _check_keys(data: Any, allowed: set[str], what: str, where: dict[str, Any]) -> None:
+    if not isinstance(data, dict):
+        raise ValidationFailed(f"each {what} is an object", where)
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationFailed(f"unknown {what} fields {sorted(unknown)}", where)
+
+
+@contextmanager
+def _draft(index: int, count: int) -> Iterator[None]:
+    try:
+        yield
+    except HoopError as exc:
+        if count > 1:
+            exc.message = f"purchase order {index}: {exc.message}"
+            exc.details = {"purchase_order": index, "details": exc.details}
+        raise
+
+
+# ------------------------------------------------------------------ create
+
+
+def create_purchase_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """A draft purchase order (source `manual`)."""
+    return _create(conn, actor, [data], "manual")[0]
+
+
+def create_purchase_orders(
+    conn: Connection, actor: Actor, drafts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Several draft purchase orders in one go (source `suggestion`), all or none, in a fixed
+    number of statements whatever their count. Each draft is `{supplier_id, location_id,
+    expected_at, note?, lines: [{variant_id | sku, qty, unit_price?, location_id?,
+    expected_at?}]}` with the same rules and defaults as POST /purchase-orders. Returns the
+    orders as GET /purchase-orders/{id} shows them."""
+    return _create(conn, actor, drafts, "suggestion")
+
+
+def _create(conn: Connection, actor: Actor, drafts: Any, source: str) -> list[dict[str, Any]]:
+    actor.require("purchasing.write")
+    if not isinstance(drafts, list) or not drafts:
+        raise ValidationFailed("give at least one purchase order", {"field": "purchase_orders"})
+    org_id, n = actor.org_id, len(drafts)
+    sup_ids, loc_ids, skus, vids = set(), set(), set(), set()
+    for i, d in enumerate(drafts):
+        with _draft(i, n):
+            _check_keys(d, PO_KEYS, "purchase order", {})
+            sup_ids.add(_int(d.get("supplier_id"), "supplier_id"))
+            if d.get("location_id") is not None:
+                loc_ids.add(_int(d["location_id"], "location_id"))
+            lines = d.get("lines")
+            if not isinstance(lines, list) or not lines or len(lines) > MAX_LINES:
+                raise ValidationFailed(
+                    f"a purchase order needs 1 to {MAX_LINES} lines", {"field": "lines"}
+                )
+            for j, ln in enumerate(lines):
+                _check_keys(ln, LINE_KEYS, "line", {"line": j})
+                if ln.get("location_id") is not None:
+                    loc_ids.add(_int(ln["location_id"], "location_id", {"line": j}))
+                if ln.get("variant_id") is not None:
+                    vids.add(_int(ln["variant_id"], "variant_id", {"line": j}))
+                elif isinstance(ln.get("sku"), str) and ln["sku"]:
+                    skus.add(ln["sku"])
+                else:
+                    raise ValidationFailed("each line needs a sku or a variant_id", {"line": j})
+    org = conn.execute(
+        select(orgs.c.currency, orgs.c.default_shipping_location_id).where(orgs.c.id == org_id)
+    ).one()
+    sups = {
+        r.id: r
+        for r in conn.execute(
+            select(suppliers).where(suppliers.c.org_id == org_id, suppliers.c.id.in_(sup_ids))
+        )
+    }
+    if any(d.get("location_id") is None for d in drafts):
+        default = _default_location(conn, org_id, org.default_shipping_location_id)
+        if default is not None:
+            loc_ids.add(default)
+    else:
+        default = None
+    locs = {
+        r.id: r.internal
+        for r in conn.execute(
+            select(locations.c.id, locations.c.internal).where(
+                locations.c.org_id == org_id, locations.c.id.in_(sorted(loc_ids))
+            )
+        )
+    }
+    found = resolve_variants(conn, org_id, skus, vids)
+    ids = {v.id for v in found.values()}
+    prices = {
+        (r.supplier_id, r.variant_id): r
+        for r in conn.execute(
+            select(supplier_items).where(
+                supplier_items.c.org_id == org_id,
+                supplier_items.c.supplier_id.in_(sorted(sup_ids)),
+                supplier_items.c.variant_id.in_(sorted(ids)),
+            )
+        )
+    } if ids else {}  # fmt: skip
+    now = _now()
+    prepared = []
+    for i, d in enumerate(drafts):
+        with _draft(i, n):
+            prepared.append(_prepare(actor, d, source, sups, locs, default, found, prices, now))
+    po_ids = conn.execute(
+        insert(purchase_orders).returning(purchase_orders.c.id, sort_by_parameter_order=True),
+        [po for po, _ in prepared],
+    ).scalars().all()  # fmt: skip
+    rows = []
+    for po_id, (po, lines) in zip(po_ids, prepared, strict=True):
+        po["id"] = po_id
+        for ln in lines:
+            ln["purchase_order_id"] = po_id
+            rows.append(ln)
+    line_ids = conn.execute(
+        insert(pol).returning(pol.c.id, sort_by_parameter_order=True), rows
+    ).scalars().all()  # fmt: skip
+    for line_id, ln in zip(line_ids, rows, strict=True):
+        ln["id"] = line_id
+    audit.record_many(conn, actor, [
+        ("purchase_order.create", "purchase_order", po["id"], None,
+         {"status": po["status"], "supplier_id": po["supplier_id"], "source": source,
+          "lines": len(lines)})
+        for po, lines in prepared
+    ])  # fmt: skip
+    alerts.positions_changed(conn, org_id, sorted({ln["variant_id"] for ln in rows}))
+    skus_of = {v.id: v.sku for v in found.values()}
+    return [
+        _shape(po, sups[po["supplier_id"]].name, lines, skus_of, [], []) for po, lines in prepared
+    ]
+
+
+def _default_location(conn: Connection, org_id: int, shipping: int | None) -> int | None:
+    """The org's default shipping location, else its first internal warehouse."""
+    if shipping is not None:
+        return shipping
+    return conn.execute(
+        select(locations.c.id)
+        .where(locations.c.org_id == org_id, locations.c.internal.is_(True),
+               locations.c.type == "warehouse")
+        .order_by(locations.c.id)
+        .limit(1)
+    ).scalar()  # fmt: skip
+
+
+def _location(locs: dict[int, bool], loc_id: int | None, where: dict[str, Any]) -> int:
+    if loc_id is None:
+        raise ValidationFailed(
+            "give location_id: the org has no default shipping location and no warehouse",
+            {**where, "field": "location_id"}, code="location_required",
+        )  # fmt: skip
+    if loc_id not in locs:
+        raise NotFound("no such location", {**where, "location_id": loc_id})
+    if not locs[loc_id]:
+        raise ValidationFailed(
+            "location_id must be an internal location, not a virtual one",
+            {**where, "field": "location_id"},
+        )
+    return loc_id
+
+
+def _prepare(
+    actor: Actor, d: dict[str, Any], source: str, sups: dict[int, Any], locs: dict[int, bool],
+    default: int | None, found: dict[Any, Any], prices: dict[tuple[int, int], Any],
+    now: datetime,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+    """One draft validated against the preloaded lookups; no I/O."""
+    sup = sups.get(d["supplier_id"])
+    if sup is None:
+        raise NotFound("no such supplier", {"supplier_id": d["supplier_id"]})
+    if not sup.active:
+        raise Conflict(
+            "this supplier is inactive", {"supplier_id": sup.id}, code="supplier_inactive"
+        )
+    location = _location(locs, d.get("location_id") or default, {})
+    expected = _time(d.get("expected_at"), "expected_at")
+    note = text(d.get("note"), "note", 2000, required=False)
+    lines = []
+    for j, ln in enumerate(d["lines"]):
+        where = {"line": j}
+        v = found.get(ln["variant_id"] if ln.get("variant_id") is not None else ln["sku"])
+        if v is None:
+            ref = ln.get("variant_id") or ln.get("sku")
+            raise NotFound(f"unknown sku or variant: {ref}", {**where, "missing": [str(ref)]})
+        if v.status == "archived":
+            raise Conflict(
+                f"{v.sku} is archived: it takes no purchase orders",
+                {**where, "skus": [v.sku]}, code="product_archived",
+            )  # fmt: skip
+        qty = parse_decimal(ln.get("qty"), f"lines[{j}].qty")
+        if qty <= 0:
+            raise ValidationFailed("qty must be greater than zero", where)
+        if v.tracking == "serial" and qty != qty.to_integral_value():
+            raise ValidationFailed("serial-tracked quantities are whole units", where)
+        price = ln.get("unit_price")
+        if price is None:
+            item = prices.get((sup.id, v.id))
+            if item is None or item.currency != sup.currency:
+                raise ValidationFailed(
+                    f"give unit_price: supplier {sup.id} has no {sup.currency} price for {v.sku}",
+                    {**where, "field": "unit_price"}, code="unit_price_required",
+                )  # fmt: skip
+            price = item.price
+        price = parse_decimal(price, f"lines[{j}].unit_price")
+        if price < 0:
+            raise ValidationFailed("unit_price must not be negative", where)
+        lines.append({
+            "org_id": actor.org_id, "line_no": j + 1, "variant_id": v.id,
+            "location_id": _location(locs, ln.get("location_id") or location, where),
+            "qty": qty, "received_qty": ZERO, "unit_price": price,
+            "expected_at": _time(ln.get("expected_at"), "expected_at") or expected, "open": True,
+        })  # fmt: skip
+    po = {
+        "org_id": actor.org_id, "supplier_id": sup.id, "status": POStatus.draft.value,
+        "currency": sup.currency, "location_id": location, "expected_at": expected,
+        "note": note, "source": source, "created_by": actor.user_id, "created_at": now,
+        "sent_at": None, "cancelled_at": None, "received_at": None, "closed_short": False,
+        "updated_at": now,
+    }  # fmt: skip
+    return po, lines
+
+
+# ------------------------------------------------------------------ life cycle
+
+
+def _lock(conn: Connection, org_id: int, po_id: int) -> dict[str, Any]:
+    po = receiving.lock_orders(conn, org_id, [po_id]).get(po_id)
+    if po is None:
+        raise NotFound("no such purchase order", {"id": po_id})
+    return po
+
+
+def _lines(conn: Connection, po_id: int) -> list[dict[str, Any]]:
+    return list(receiving.order_lines(conn, [po_id]).values())
+
+
+def _set_status(
+    conn: Connection, actor: Actor, po: dict[str, Any], action: str, after: POStatus,
+    **values: Any,
+) -> None:  # fmt: skip
+    now = _now()
+    conn.execute(
+        update(purchase_orders)
+        .where(purchase_orders.c.id == po["id"])
+        .values(status=after.value, updated_at=now, **values)
+    )
+    audit.record(conn, actor, f"purchase_order.{action}", "purchase_order", po["id"],
+                 {"status": po["status"]}, {"status": after.value, **values})  # fmt: skip
+    po.update(status=after.value, updated_at=now, **values)
+
+
+def send(conn: Connection, actor: Actor, po_id: int) -> dict[str, Any]:
+    """draft -> sent: the order goes to the supplier."""
+    actor.require("purchasing.write")
+    po = _lock(conn, actor.org_id, po_id)
+    after = rules.transition("send", po["status"])
+    _set_status(conn, actor, po, "send", after, sent_at=_now())
+    lines = _lines(conn, po_id)
+    events.emit(
+        conn, actor.org_id, "purchase_order.sent",
+        {"purchase_order_id": po_id, "supplier_id": po["supplier_id"],
+         "expected_at": po["expected_at"].isoformat() if po["expected_at"] else None,
+         "lines": [{"variant_id": ln["variant_id"], "qty": str(ln["qty"])} for ln in lines]},
+        title="Purchase order sent", body=f"Purchase order {po_id} was sent to the supplier.",
+    )  # fmt: skip
+    alerts.positions_changed(conn, actor.org_id, sorted({ln["variant_id"] for ln in lines}))
+    return get_purchase_order(conn, actor, po_id, check=False)
+
+
+def cancel(conn: Connection, actor: Actor, po_id: int) -> dict[str, Any]:
+    """draft or sent, with nothing received -> cancelled: nothing is incoming any more."""
+    actor.require("purchasing.write")
+    po = _lock(conn, actor.org_id, po_id)
+    lines = _lines(conn, po_id)
+    received = sum((ln["received_qty"] for ln in lines), ZERO)
+    after = rules.transition("cancel", po["status"], received)
+    _set_status(conn, actor, po, "cancel", after, cancelled_at=_now())
+    _drop_open_asns(conn, actor.org_id, po_id)
+    alerts.positions_changed(conn, actor.org_id, sorted({ln["variant_id"] for ln in lines}))
+    return get_purchase_order(conn, actor, po_id, check=False)
+
+
+def close(conn: Connection, actor: Actor, po_id: int) -> dict[str, Any]:
+    """partially_received -> received, closed short: the open rest is no longer expected."""
+    actor.require("purchasing.write")
+    po = _lock(conn, actor.org_id, po_id)
+    after = rules.transition("close", po["status"])
+    conn.execute(
+        update(pol).where(pol.c.purchase_order_id == po_id, pol.c.open.is_(True)).values(open=False)
+    )
+    _set_status(conn, actor, po, "close", after, closed_short=True, received_at=_now())
+    _drop_open_asns(conn, actor.org_id, po_id)
+    receiving.emit_received(conn, po)
+    variant_ids = {ln["variant_id"] for ln in _lines(conn, po_id)}
+    alerts.positions_changed(conn, actor.org_id, sorted(variant_ids))
+    return get_purchase_order(conn, actor, po_id, check=False)
+
+
+def _drop_open_asns(conn: Connection, org_id: int, po_id: int) -> None:
+    conn.execute(
+        update(asns)
+        .where(asns.c.org_id == org_id, asns.c.purchase_order_id == po_id, asns.c.status == "open")
+        .values(status="cancelled")
+    )
+
+
+# ------------------------------------------------------------------ receive
+
+
+def receive(conn: Connection, actor: Actor, po_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Receive against the order: `lines` [{purchase_order_line_id, qty, lot?, expiry?,
+    unit_cost?, serials?}], or the lines of `asn_id` when none are given. Makes one receipt
+    document per destination (usually one) through the ordinary document path (approval rules
+    apply: a receipt pending approval counts once approved). Returns {purchase_order,
+    documents}."""
+    actor.require("purchasing.receive")
+    _check_keys(data, {"lines", "asn_id", "effective_at", "note"}, "receipt", {})
+    po = _lock(conn, actor.org_id, po_id)
+    rules.check_receiving(po["status"])
+    raw = data.get("lines")
+    asn = None
+    if data.get("asn_id") is not None:
+        asn = _load_asn(conn, actor.org_id, _int(data["asn_id"], "asn_id"))
+        if asn["purchase_order_id"] != po_id:
+            raise ValidationFailed(
+                f"ASN {asn['id']} is for another purchase order", {"field": "asn_id"}
+            )
+        if asn["status"] != "open":
+            raise Conflict(
+                f"ASN {asn['id']} is {asn['status']}",
+                {"asn_id": asn["id"], "status": asn["status"]}, code="invalid_state",
+            )  # fmt: skip
+        if not raw:
+            raw = [
+                {k: ln[k] for k in ("purchase_order_line_id", "qty", "lot", "expiry") if ln[k]}
+                for ln in _prefill(conn, asn)
+            ]
+            if not raw:
+                raise Conflict(
+                    "nothing on this ASN is still open on the order",
+                    {"asn_id": asn["id"]}, code="over_receipt",
+                )  # fmt: skip
+    if not isinstance(raw, list) or not raw:
+        raise ValidationFailed("give lines, or an asn_id to receive its lines", {"field": "lines"})
+    lines = receiving.order_lines(conn, [po_id])
+    by_dest: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for j, ln in enumerate(raw):
+        _check_keys(ln, receiving.LINE_KEYS - {"sku", "variant_id"}, "line", {"line": j})
+        line_id = _int(ln.get("purchase_order_line_id"), "purchase_order_line_id", {"line": j})
+        if line_id not in lines:
+            raise NotFound(f"purchase order {po_id} has no line {line_id}", {"line": j})
+        by_dest[lines[line_id]["location_id"]].append(ln)
+    docs = [
+        {"type": "receipt", "purchase_order_id": po_id, "to_location_id": dest, "lines": ls,
+         **{k: data[k] for k in ("effective_at", "note") if data.get(k) is not None}}
+        for dest, ls in sorted(by_dest.items())
+    ]  # fmt: skip
+    created = stock.create_documents(conn, actor, docs)
+    if asn is not None:
+        conn.execute(
+            update(asns)
+            .where(asns.c.id == asn["id"])
+            .values(status="received", receipt_document_id=created[0]["id"])
+        )
+        audit.record(conn, actor, "asn.receive", "asn", asn["id"], {"status": "open"},
+                     {"status": "received", "documents": [d["id"] for d in created]})  # fmt: skip
+    return {
+        "purchase_order": get_purchase_order(conn, actor, po_id, check=False),
+        "documents": created,
+    }
+
+
+# ------------------------------------------------------------------ ASNs
+
+
+def create_asn(conn: Connection, actor: Actor, po_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """An advance shipping notice: what the supplier says is on its way, and when."""
+    actor.require("purchasing.write")
+    _check_keys(data, {"reference", "ship_date", "arrive_from", "arrive_to", "lines"}, "ASN", {})
+    reference = text(data.get("reference"), "reference", 100, required=False)
+    ship_date = data.get("ship_date")
+    if ship_date is not None:
+        try:
+            ship_date = date.fromisoformat(str(ship_date)).isoformat()
+        except ValueError:
+            raise ValidationFailed(
+                "ship_date must be a date YYYY-MM-DD", {"field": "ship_date"}
+            ) from None
+    arrive_from = _time(data.get("arrive_from"), "arrive_from")
+    arrive_to = _time(data.get("arrive_to"), "arrive_to")
+    rules.check_window(arrive_from, arrive_to)
+    raw = data.get("lines")
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_LINES:
+        raise ValidationFailed(f"an ASN needs 1 to {MAX_LINES} lines", {"field": "lines"})
+    po = _lock(conn, actor.org_id, po_id)
+    rules.check_receiving(po["status"])
+    lines = receiving.order_lines(conn, [po_id])
+    rows, wanted = [], defaultdict(Decimal)
+    for j, ln in enumerate(raw):
+        _check_keys(ln, {"purchase_order_line_id", "qty", "lot", "expiry"}, "line", {"line": j})
+        line_id = _int(ln.get("purchase_order_line_id"), "purchase_order_line_id", {"line": j})
+        if line_id not in lines:
+            raise NotFound(f"purchase order {po_id} has no line {line_id}", {"line": j})
+        qty = parse_decimal(ln.get("qty"), f"lines[{j}].qty")
+        if qty <= 0:
+            raise ValidationFailed("qty must be greater than zero", {"line": j})
+        lot = ln.get("lot") or ""
+        if lot and (not isinstance(lot, str) or not stock.LOT_RE.match(lot)):
+            raise ValidationFailed("lot must be 1-64 letters, digits or . _ / -", {"line": j})
+        expiry = ln.get("expiry")
+        if expiry is not None:
+            try:
+                expiry = date.fromisoformat(str(expiry)).isoformat()
+            except ValueError:
+                raise ValidationFailed("expiry must be a date YYYY-MM-DD", {"line": j}) from None
+        wanted[line_id] += qty
+        rows.append({"org_id": actor.org_id, "purchase_order_line_id": line_id,
+                     "variant_id": lines[line_id]["variant_id"], "qty": qty, "lot": lot,
+                     "expiry": expiry})  # fmt: skip
+    rules.raise_over_receipt(
+        rules.over_receipts(wanted, {k: receiving.open_of(v) for k, v in lines.items()})
+    )
+    asn_id = conn.execute(
+        insert(asns).values(
+            org_id=actor.org_id, purchase_order_id=po_id, status="open", reference=reference,
+            ship_date=ship_date, arrive_from=arrive_from, arrive_to=arrive_to,
+            created_by=actor.user_id, created_at=_now(),
+        ).returning(asns.c.id)
+    ).scalar_one()  # fmt: skip
+    conn.execute(insert(asn_lines), [{**r, "asn_id": asn_id} for r in rows])
+    audit.record(conn, actor, "asn.create", "asn", asn_id, None,
+                 {"purchase_order_id": po_id, "lines": len(rows)})  # fmt: skip
+    events.emit(
+        conn, actor.org_id, "asn.created",
+        {"asn_id": asn_id, "purchase_order_id": po_id, "reference": reference,
+         "arrive_from": arrive_from.isoformat() if arrive_from else None,
+         "arrive_to": arrive_to.isoformat() if arrive_to else None},
+        title="Shipment announced",
+        body=f"ASN {asn_id} announces a delivery for purchase order {po_id}.",
+    )  # fmt: skip
+    return get_asn(conn, actor, asn_id, check=False)
+
+
+def _load_asn(conn: Connection, org_id: int, asn_id: int) -> dict[str, Any]:
+    row = conn.execute(select(asns).where(asns.c.id == asn_id, asns.c.org_id == org_id)).first()
+    if row is None:
+        raise NotFound("no such ASN", {"id": asn_id})
+    return dict(row._mapping)
+
+
+def _asn_lines(conn: Connection, asn_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not asn_ids:
+        return out
+    for r in conn.execute(
+        select(asn_lines, variants.c.sku)
+        .join(variants, variants.c.id == asn_lines.c.variant_id)
+        .where(asn_lines.c.asn_id.in_(asn_ids))
+        .order_by(asn_lines.c.id)
+    ):
+        out[r.asn_id].append(
+            {"id": r.id, "purchase_order_line_id": r.purchase_order_line_id, "sku": r.sku,
+             "variant_id": r.variant_id, "qty": r.qty, "lot": r.lot or None,
+             "expiry": r.expiry}
+        )  # fmt: skip
+    return out
+
+
+def _asn_out(a: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("id", "purchase_order_id", "status", "reference", "ship_date", "arrive_from",
+            "arrive_to", "receipt_document_id", "created_at")  # fmt: skip
+    return {**{k: a[k] for k in keys}, "lines": lines}
+
+
+def get_asn(conn: Connection, actor: Actor, asn_id: int, check: bool = True) -> dict[str, Any]:
+    if check:
+        actor.require("purchasing.read")
+    a = _load_asn(conn, actor.org_id, asn_id)
+    return _asn_out(a, _asn_lines(conn, [asn_id])[asn_id])
+
+
+def list_asns(
+    conn: Connection, actor: Actor, status: str | None, limit: int, offset: int,
+    purchase_order_id: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Expected arrivals: ordered by arrival window (unknown windows last), then id."""
+    actor.require("purchasing.read")
+    stmt = select(asns).where(asns.c.org_id == actor.org_id)
+    if status is not None:
+        stmt = stmt.where(asns.c.status == status)
+    if purchase_order_id is not None:
+        stmt = stmt.where(asns.c.purchase_order_id == purchase_order_id)
+    stmt = stmt.order_by(
+        asns.c.arrive_from.is_(None), asns.c.arrive_from, asns.c.arrive_to, asns.c.id
+    )
+    rows = [dict(r._mapping) for r in conn.execute(stmt.offset(offset).limit(limit))]
+    lines = _asn_lines(conn, [r["id"] for r in rows])
+    return [_asn_out(r, lines[r["id"]]) for r in rows]
+
+
+def _prefill(conn: Connection, asn: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ASN's lines as receipt lines, each capped at what is still open on its order line
+    (lines with nothing open are left out)."""
+    lines = _asn_lines(conn, [asn["id"]])[asn["id"]]
+    po_lines = receiving.order_lines(conn, [asn["purchase_order_id"]])
+    left = {k: receiving.open_of(v) for k, v in po_lines.items()}
+    out = []
+    for ln in lines:
+        qty = min(ln["qty"], left.get(ln["purchase_order_line_id"], ZERO))
+        if qty > 0:
+            left[ln["purchase_order_line_id"]] -= qty
+            po_line = po_lines[ln["purchase_order_line_id"]]
+            out.append({"purchase_order_line_id": ln["purchase_order_line_id"], "sku": ln["sku"],
+                        "variant_id": ln["variant_id"], "qty": qty, "lot": ln["lot"],
+                        "expiry": ln["expiry"], "location_id": po_line["location_id"],
+                        "unit_price": po_line["unit_price"]})  # fmt: skip
+    return out
+
+
+def asn_receipt(conn: Connection, actor: Actor, asn_id: int) -> dict[str, Any]:
+    """The receipt an ASN prefills: POST its `lines` to /purchase-orders/{id}/receive (or send
+    just `asn_id`)."""
+    actor.require("purchasing.read")
+    asn = _load_asn(conn, actor.org_id, asn_id)
+    return {"asn_id": asn_id, "purchase_order_id": asn["purchase_order_id"],
+            "status": asn["status"], "lines": _prefill(conn, asn)}  # fmt: skip
+
+
+# ------------------------------------------------------------------ read
+
+
+def _shape(
+    po: dict[str, Any], supplier_name: str, lines: list[dict[str, Any]], skus: dict[int, str],
+    asn_list: list[dict[str, Any]], receipts: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    counting = POStatus(po["status"]) in rules.OPEN
+    out_lines = [
+        {"id": ln["id"], "line_no": ln["line_no"], "sku": skus.get(ln["variant_id"]),
+         "variant_id": ln["variant_id"], "location_id": ln["location_id"], "qty": ln["qty"],
+         "received_qty": ln["received_qty"],
+         "open_qty": rules.open_qty(ln["qty"], ln["received_qty"], ln["open"] and counting),
+         "unit_price": ln["unit_price"], "expected_at": ln["expected_at"], "open": ln["open"]}
+        for ln in sorted(lines, key=lambda x: x["line_no"])
+    ]  # fmt: skip
+    keys = ("id", "supplier_id", "status", "currency", "location_id", "expected_at", "note",
+            "source", "created_by", "created_at", "sent_at", "cancelled_at", "received_at",
+            "closed_short", "updated_at")  # fmt: skip
+    return {
+        **{k: po[k] for k in keys}, "closed_short": bool(po["closed_short"]),
+        "supplier_name": supplier_name,
+        "total": q4(sum((ln["qty"] * ln["unit_price"] for ln in lines), ZERO)),
+        "lines": out_lines, "asns": asn_list, "receipts": receipts,
+    }  # fmt: skip
+
+
+def get_purchase_order(
+    conn: Connection, actor: Actor, po_id: int, check: bool = True
+) -> dict[str, Any]:
+    """The order with its lines (qty, received_qty, open_qty), its ASNs and its receipts."""
+    if check:
+        actor.require("purchasing.read")
+    row = conn.execute(
+        select(purchase_orders, suppliers.c.name.label("supplier_name"))
+        .join(suppliers, suppliers.c.id == purchase_orders.c.supplier_id)
+        .where(purchase_orders.c.id == po_id, purchase_orders.c.org_id == actor.org_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such purchase order", {"id": po_id})
+    po = dict(row._mapping)
+    lines = _lines(conn, po_id)
+    skus = {
+        r.id: r.sku
+        for r in conn.execute(
+            select(variants.c.id, variants.c.sku).where(
+                variants.c.id.in_(sorted({ln["variant_id"] for ln in lines}))
+            )
+        )
+    }
+    asn_rows = conn.execute(
+        select(asns).where(asns.c.purchase_order_id == po_id, asns.c.org_id == actor.org_id)
+        .order_by(asns.c.id)
+    ).all()  # fmt: skip
+    asn_list = [
+        {k: a._mapping[k] for k in ("id", "status", "reference", "ship_date", "arrive_from",
+                                     "arrive_to", "receipt_document_id")}
+        for a in asn_rows
+    ]  # fmt: skip
+    sd = stock_documents
+    receipts = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(sd.c.id, sd.c.state, sd.c.to_location_id, sd.c.effective_at, sd.c.posted_at,
+                   sd.c.created_at, sd.c.reversed)
+            .where(sd.c.org_id == actor.org_id, sd.c.purchase_order_id == po_id)
+            .order_by(sd.c.id)
+        )
+    ]  # fmt: skip
+    return _shape(po, po["supplier_name"], lines, skus, asn_list, receipts)
+
+
+def list_purchase_orders(
+    conn: Connection, actor: Actor, status: str | None, supplier_id: int | None, limit: int,
+    after: int | None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Newest first, with each order's line count, ordered and received quantities and total."""
+    actor.require("purchasing.read")
+    if status is not None and status not in POStatus.__members__:
+        raise ValidationFailed(f"status must be one of {', '.join(POStatus)}", {"field": "status"})
+    stmt = (
+        select(purchase_orders, suppliers.c.name.label("supplier_name"))
+        .join(suppliers, suppliers.c.id == purchase_orders.c.supplier_id)
+        .where(purchase_orders.c.org_id == actor.org_id)
+    )
+    if status is not None:
+        stmt = stmt.where(purchase_orders.c.status == status)
+    if supplier_id is not None:
+        stmt = stmt.where(purchase_orders.c.supplier_id == supplier_id)
+    if after is not None:
+        stmt = stmt.where(purchase_orders.c.id < after)
+    rows = conn.execute(stmt.order_by(purchase_orders.c.id.desc()).limit(limit)).all()
+    totals: dict[int, dict[str, Any]] = defaultdict(
+        lambda: {"lines": 0, "qty": ZERO, "received_qty": ZERO, "total": ZERO}
+    )
+    if rows:
+        for ln in conn.execute(
+            select(pol.c.purchase_order_id, pol.c.qty, pol.c.received_qty, pol.c.unit_price)
+            .where(pol.c.purchase_order_id.in_([r.id for r in rows]))
+        ):  # fmt: skip
+            t = totals[ln.purchase_order_id]
+            t["lines"] += 1
+            t["qty"] += ln.qty
+            t["received_qty"] += ln.received_qty
+            t["total"] += ln.qty * ln.unit_price
+    keys = (
+        "id",
+        "supplier_id",
+        "supplier_name",
+        "status",
+        "currency",
+        "location_id",
+        "expected_at",
+        "source",
+        "closed_short",
+        "created_at",
+        "sent_at",
+        "updated_at",
+    )
+    return [
+        {**{k: r._mapping[k] for k in keys}, "closed_short": bool(r.closed_short),
+         "line_count": totals[r.id]["lines"], "qty": totals[r.id]["qty"],
+         "received_qty": totals[r.id]["received_qty"], "total": q4(totals[r.id]["total"])}
+        for r in rows
+    ]  # fmt: skip
