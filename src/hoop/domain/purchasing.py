@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from hoop.domain.errors import Conflict, ValidationFailed
-from hoop.domain.quantities import ZERO
+from hoop.domain.quantities import ZERO, fmt
 
 
 class POStatus(StrEnum):
@@ -110,14 +110,15 @@ def over_receipts(
 def raise_over_receipt(problems: list[dict[str, Any]]) -> None:
     if problems:
         names = ", ".join(
-            f"line {p['purchase_order_line_id']} ({p['qty']} > open {p['open_qty']})"
+            f"line {p['purchase_order_line_id']} ({fmt(p['qty'])} > open {fmt(p['open_qty'])})"
             for p in problems
         )
         raise Conflict(
             f"more than is open on the purchase order: {names}",
-            {"lines": problems},
+            {"lines": [{**p, "qty": fmt(p["qty"]), "open_qty": fmt(p["open_qty"])}
+                       for p in problems]},
             code="over_receipt",
-        )
+        )  # fmt: skip
 
 
 def check_window(arrive_from: datetime | None, arrive_to: datetime | None) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from hoop.adapters.db.tables import (
     asn_lines,
@@ -32,7 +32,7 @@ from hoop.adapters.db.tables import (
 from hoop.domain import purchasing as rules
 from hoop.domain.errors import Conflict, HoopError, NotFound, ValidationFailed
 from hoop.domain.purchasing import POStatus
-from hoop.domain.quantities import ZERO, parse_decimal, q4
+from hoop.domain.quantities import ZERO, Money4, parse_decimal, q4
 from hoop.service import alerts, audit, events, receiving, stock
 from hoop.service.catalog import resolve_variants
 from hoop.service.context import Actor
@@ -172,19 +172,14 @@ def _create(conn: Connection, actor: Actor, drafts: Any, source: str) -> list[di
     for i, d in enumerate(drafts):
         with _draft(i, n):
             prepared.append(_prepare(actor, d, source, sups, locs, default, found, prices, now))
-    po_ids = conn.execute(
-        insert(purchase_orders).returning(purchase_orders.c.id, sort_by_parameter_order=True),
-        [po for po, _ in prepared],
-    ).scalars().all()  # fmt: skip
+    po_ids = _insert_many(conn, purchase_orders, [po for po, _ in prepared])
     rows = []
     for po_id, (po, lines) in zip(po_ids, prepared, strict=True):
         po["id"] = po_id
         for ln in lines:
             ln["purchase_order_id"] = po_id
             rows.append(ln)
-    line_ids = conn.execute(
-        insert(pol).returning(pol.c.id, sort_by_parameter_order=True), rows
-    ).scalars().all()  # fmt: skip
+    line_ids = _insert_many(conn, pol, rows)
     for line_id, ln in zip(line_ids, rows, strict=True):
         ln["id"] = line_id
     audit.record_many(conn, actor, [
@@ -198,6 +193,18 @@ def _create(conn: Connection, actor: Actor, drafts: Any, source: str) -> list[di
     return [
         _shape(po, sups[po["supplier_id"]].name, lines, skus_of, [], []) for po, lines in prepared
     ]
+
+
+def _insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows in one statement; their ids in the rows' order."""
+    if conn.dialect.name == "postgresql":
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(stmt, rows).scalars())
+    # SQLite writers hold the database lock (BEGIN IMMEDIATE) and rowids are max + 1: the rows
+    # just inserted are the last len(rows) ids (as in adapters/db/bulk.py).
+    conn.execute(insert(table), rows)
+    last = conn.execute(select(func.max(table.c.id))).scalar_one()
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 def _default_location(conn: Connection, org_id: int, shipping: int | None) -> int | None:
@@ -583,7 +590,7 @@ def _prefill(conn: Connection, asn: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"purchase_order_line_id": ln["purchase_order_line_id"], "sku": ln["sku"],
                         "variant_id": ln["variant_id"], "qty": qty, "lot": ln["lot"],
                         "expiry": ln["expiry"], "location_id": po_line["location_id"],
-                        "unit_price": po_line["unit_price"]})  # fmt: skip
+                        "unit_price": _money(po_line["unit_price"])})  # fmt: skip
     return out
 
 
@@ -599,6 +606,11 @@ def asn_receipt(conn: Connection, actor: Actor, asn_id: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ read
 
 
+def _money(value: Decimal) -> Money4:
+    """Money keeps its 4 places in the API ("2.5000")."""
+    return Money4(q4(value))
+
+
 def _shape(
     po: dict[str, Any], supplier_name: str, lines: list[dict[str, Any]], skus: dict[int, str],
     asn_list: list[dict[str, Any]], receipts: list[dict[str, Any]],
@@ -609,7 +621,8 @@ def _shape(
          "variant_id": ln["variant_id"], "location_id": ln["location_id"], "qty": ln["qty"],
          "received_qty": ln["received_qty"],
          "open_qty": rules.open_qty(ln["qty"], ln["received_qty"], ln["open"] and counting),
-         "unit_price": ln["unit_price"], "expected_at": ln["expected_at"], "open": ln["open"]}
+         "unit_price": _money(ln["unit_price"]), "expected_at": ln["expected_at"],
+         "open": ln["open"]}
         for ln in sorted(lines, key=lambda x: x["line_no"])
     ]  # fmt: skip
     keys = ("id", "supplier_id", "status", "currency", "location_id", "expected_at", "note",
@@ -618,7 +631,7 @@ def _shape(
     return {
         **{k: po[k] for k in keys}, "closed_short": bool(po["closed_short"]),
         "supplier_name": supplier_name,
-        "total": q4(sum((ln["qty"] * ln["unit_price"] for ln in lines), ZERO)),
+        "total": _money(sum((ln["qty"] * ln["unit_price"] for ln in lines), ZERO)),
         "lines": out_lines, "asns": asn_list, "receipts": receipts,
     }  # fmt: skip
 
@@ -718,6 +731,6 @@ def list_purchase_orders(
     return [
         {**{k: r._mapping[k] for k in keys}, "closed_short": bool(r.closed_short),
          "line_count": totals[r.id]["lines"], "qty": totals[r.id]["qty"],
-         "received_qty": totals[r.id]["received_qty"], "total": q4(totals[r.id]["total"])}
+         "received_qty": totals[r.id]["received_qty"], "total": _money(totals[r.id]["total"])}
         for r in rows
     ]  # fmt: skip
