@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hoop.adapters.db.engine import make_engine
-from hoop.service import purchasing, suppliers
+from hoop.service import deliveries, purchasing, suppliers
 from hoop.service.importer import resolve_actor
 from hoop.service.unit_of_work import UnitOfWork
 from tests.e2e.test_cli import db, demo_db, hoop, ok, sql  # noqa: F401 (fixtures)
@@ -50,7 +50,7 @@ def test_purchase_orders_from_the_command_line(db: Path) -> None:  # noqa: F811
     engine = make_engine(f"sqlite:///{db}")
     try:
         asn = UnitOfWork(engine).write(
-            lambda c: purchasing.create_asn(
+            lambda c: deliveries.create_asn(
                 c, resolve_actor(c, None, None), po_id,
                 {"reference": "TRUCK-7",
                  "lines": [{"purchase_order_line_id": line_ids[0], "qty": "2"}]},

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from hoop.domain.errors import Conflict
-from hoop.service import purchasing, stock
+from hoop.service import deliveries, purchasing, stock
 from tests.helpers import OrgClient, unique
 from tests.integration.test_concurrency import actor_for, problems, race
 
@@ -35,7 +35,7 @@ def test_eight_receipts_of_three_for_ten_units(org, uow):
 
     def run(i: int) -> Any:
         if i % 2:  # half through /receive, half as a plain receipt document
-            return uow.write(lambda c: purchasing.receive(c, actor, po["id"], {"lines": [line]}))
+            return uow.write(lambda c: deliveries.receive(c, actor, po["id"], {"lines": [line]}))
         doc = {"type": "receipt", "purchase_order_id": po["id"], "lines": [line]}
         return uow.write(lambda c: stock.create_document(c, actor, doc))
 
@@ -59,7 +59,7 @@ def test_receipts_filling_the_line_exactly_end_received(org, uow):
     actor = actor_for(uow, org)
     line = {"purchase_order_line_id": po["lines"][0]["id"], "qty": "2"}
     results = race(
-        8, lambda i: uow.write(lambda c: purchasing.receive(c, actor, po["id"], {"lines": [line]}))
+        8, lambda i: uow.write(lambda c: deliveries.receive(c, actor, po["id"], {"lines": [line]}))
     )
     assert Counter(k for k, _ in results) == {"ok": 6, "error": 2}, results
     p = org.get(f"/purchase-orders/{po['id']}")
@@ -77,7 +77,7 @@ def test_cancel_against_receipt(org, uow):
         if i % 2:
             return uow.write(lambda c: purchasing.cancel(c, actor, po["id"]))
         line = {"purchase_order_line_id": po["lines"][0]["id"], "qty": "1"}
-        return uow.write(lambda c: purchasing.receive(c, actor, po["id"], {"lines": [line]}))
+        return uow.write(lambda c: deliveries.receive(c, actor, po["id"], {"lines": [line]}))
 
     results = race(2 * len(pos), run)
     for j, po in enumerate(pos):

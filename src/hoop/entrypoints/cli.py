@@ -490,15 +490,15 @@ def po_receive(
     email: Email = None,
 ) -> None:
     """Receive everything still open on the order (or the lines of an ASN)."""
-    from hoop.service import purchasing
+    from hoop.service import deliveries, purchasing
 
     def run(conn, actor):  # type: ignore[no-untyped-def]
         if asn is not None:
-            return purchasing.receive(conn, actor, po_id, {"asn_id": asn})
+            return deliveries.receive(conn, actor, po_id, {"asn_id": asn})
         po = purchasing.get_purchase_order(conn, actor, po_id)
         lines = [{"purchase_order_line_id": ln["id"], "qty": ln["open_qty"]}
                  for ln in po["lines"] if ln["open_qty"] > 0]  # fmt: skip
-        return purchasing.receive(conn, actor, po_id, {"lines": lines})
+        return deliveries.receive(conn, actor, po_id, {"lines": lines})
 
     out = _as(org, email, run)
     docs = ", ".join(f"{d['id']} ({d['state']})" for d in out["documents"])

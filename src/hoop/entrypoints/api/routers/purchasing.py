@@ -11,7 +11,7 @@ from hoop.entrypoints.api import schemas as s
 from hoop.entrypoints.api import schemas_purchasing as sp
 from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, ReadAs, UoW, dump, mutate, respond
 from hoop.entrypoints.api.encoding import encode
-from hoop.service import purchasing, suppliers
+from hoop.service import deliveries, purchasing, suppliers
 
 router = APIRouter(tags=["purchasing"])
 QId = Annotated[int | None, Query(ge=1, le=2**62)]
@@ -200,7 +200,7 @@ def receive(
         uow,
         actor.org_id,
         body,
-        lambda conn: purchasing.receive(conn, actor, po_id, dump(body)),
+        lambda conn: deliveries.receive(conn, actor, po_id, dump(body)),
         201,
     )
 
@@ -218,7 +218,7 @@ def create_asn(
         uow,
         actor.org_id,
         body,
-        lambda conn: purchasing.create_asn(conn, actor, po_id, dump(body)),
+        lambda conn: deliveries.create_asn(conn, actor, po_id, dump(body)),
         201,
     )
 
@@ -235,7 +235,7 @@ def list_asns(
     offset = page.after or 0
     items = read(
         "purchasing.read",
-        lambda conn, actor: purchasing.list_asns(
+        lambda conn, actor: deliveries.list_asns(
             conn, actor, status, page.limit, offset, purchase_order_id
         ),
     )
@@ -245,10 +245,10 @@ def list_asns(
 
 @router.get("/asns/{asn_id}", response_model=sp.AsnOut)
 def get_asn(asn_id: PathId, read: ReadAs) -> JSONResponse:
-    return respond(read("purchasing.read", lambda c, a: purchasing.get_asn(c, a, asn_id)))
+    return respond(read("purchasing.read", lambda c, a: deliveries.get_asn(c, a, asn_id)))
 
 
 @router.get("/asns/{asn_id}/receipt", response_model=sp.AsnReceiptOut)
 def asn_receipt(asn_id: PathId, read: ReadAs) -> JSONResponse:
     """The receipt lines this ASN prefills (each capped at what is still open)."""
-    return respond(read("purchasing.read", lambda c, a: purchasing.asn_receipt(c, a, asn_id)))
+    return respond(read("purchasing.read", lambda c, a: deliveries.asn_receipt(c, a, asn_id)))
