@@ -12,13 +12,14 @@ from sqlalchemy import event, func, select
 from hoop.adapters.db.tables import (
     asns,
     audit_events,
+    balances,
     outbox,
     purchase_order_lines,
     purchase_orders,
     stock_documents,
     supplier_items,
 )
-from hoop.service import access, purchasing
+from hoop.service import access, alerts, purchasing
 from hoop.service.verify import check_org
 from tests.helpers import OrgClient, unique
 
@@ -826,3 +827,53 @@ def test_create_purchase_orders_is_set_based(org: OrgClient, uow: Any, engine: A
     stored = org.get(f"/purchase-orders/{out[1]['id']}")
     assert stored["source"] == "suggestion" and stored["total"] == "180.0000"
     assert org.availability(skus[0])["incoming"] == "12"  # 3 + 3 x 3
+
+
+def test_positions_are_re_evaluated_after_every_change(org: OrgClient, monkeypatch: Any) -> None:
+    """alerts.positions_changed runs in the transaction of each change, after it: for a
+    receipt, once both the stock and the received quantity are in."""
+    calls: list[tuple[list[int], int, int]] = []
+
+    def spy(conn: Any, org_id: int, variant_ids: Any) -> int:
+        ids = sorted(variant_ids)
+        on_hand = conn.execute(
+            select(func.coalesce(func.sum(balances.c.on_hand), 0)).where(
+                balances.c.org_id == org_id,
+                balances.c.variant_id.in_(ids),
+                balances.c.location_id == wh,
+            )
+        ).scalar_one()
+        received = conn.execute(
+            select(func.coalesce(func.sum(purchase_order_lines.c.received_qty), 0)).where(
+                purchase_order_lines.c.org_id == org_id,
+                purchase_order_lines.c.variant_id.in_(ids),
+            )
+        ).scalar_one()
+        calls.append((ids, int(on_hand), int(received)))
+        return 0
+
+    monkeypatch.setattr(alerts, "positions_changed", spy)
+    sup = supplier(org)
+    sku = sku_with_item(org, sup)
+    wh = org.location()
+    variant = org.get(f"/variants?sku={sku}")["items"][0]["id"]
+
+    def step(fn: Any) -> tuple[Any, tuple[list[int], int, int]]:
+        n = len(calls)
+        out = fn()
+        assert len(calls) > n, "positions_changed was not called"
+        assert all(c[0] == [variant] for c in calls[n:])
+        return out, calls[-1]
+
+    po, last = step(lambda: make_po(org, sup, [{"sku": sku, "qty": "10"}], location_id=wh))
+    step(lambda: org.post(f"/purchase-orders/{po['id']}/send", expect=200))
+    out, last = step(lambda: receive(org, po, "4"))
+    assert last[1] == last[2] == 4  # stock and received both in
+    doc = out["documents"][0]["id"]
+    _, last = step(lambda: org.post(f"/stock-documents/{doc}/cancel", expect=200))
+    assert last[1] == last[2] == 0
+    _, last = step(lambda: receive(org, po, "3"))
+    assert last[1] == last[2] == 3
+    step(lambda: org.post(f"/purchase-orders/{po['id']}/close", expect=200))
+    other = make_po(org, sup, [{"sku": sku, "qty": "1"}], location_id=wh)
+    step(lambda: org.post(f"/purchase-orders/{other['id']}/cancel", expect=200))

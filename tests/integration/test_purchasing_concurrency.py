@@ -10,6 +10,9 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, select
+
+from hoop.adapters.db.tables import document_lines, stock_documents
 from hoop.domain.errors import Conflict
 from hoop.service import deliveries, purchasing, stock
 from tests.helpers import OrgClient, unique
@@ -51,6 +54,18 @@ def test_eight_receipts_of_three_for_ten_units(org, uow):
     assert len(p["receipts"]) == 3
     a = org.availability(sku)
     assert (a["on_hand"], a["incoming"]) == ("9", "1")
+    # what the line says it received is what its posted receipt lines hold
+    posted = uow.read(
+        lambda c: c.execute(
+            select(func.sum(document_lines.c.qty))
+            .join(stock_documents, stock_documents.c.id == document_lines.c.document_id)
+            .where(
+                document_lines.c.purchase_order_line_id == po["lines"][0]["id"],
+                stock_documents.c.state == "done",
+            )
+        ).scalar_one()
+    )
+    assert posted == Decimal(9)
     assert problems(uow, org.org_id) == []
 
 

@@ -222,13 +222,14 @@ def link(conn: Connection, doc_links: list[tuple[int, list[int]]]) -> None:
 # ------------------------------------------------------------------ when a receipt posts
 
 
-def on_posting(conn: Connection, actor: Actor, items: list[Any], reversal: bool) -> None:
-    """Count (or, for a reversal, give back) the posted receipts' quantities on their
-    purchase-order lines and move each order's status. 409 (nothing written) when the order
-    no longer takes receipts or the receipt is more than is open."""
+def on_posting(conn: Connection, actor: Actor, items: list[Any], reversal: bool) -> list[int]:
+    """Before the moves of these documents post: count (or, for a reversal, give back) the
+    receipts' quantities on their purchase-order lines and move each order's status. 409
+    (nothing written) when the order no longer takes receipts or the receipt is more than is
+    open. Returns the variants whose incoming changed (for `posted`)."""
     docs = [d for d, _, _ in items if d.get("purchase_order_id") and d["type"] == "receipt"]
     if not docs:
-        return
+        return []
     doc_ids = [d["id"] for d in docs]
     delta: dict[int, Decimal] = defaultdict(Decimal)
     for r in conn.execute(
@@ -290,7 +291,14 @@ def on_posting(conn: Connection, actor: Actor, items: list[Any], reversal: bool)
             .where(asns.c.org_id == actor.org_id, asns.c.receipt_document_id.in_(doc_ids))
             .values(status="open", receipt_document_id=None)
         )
-    alerts.positions_changed(conn, actor.org_id, sorted({lines[k]["variant_id"] for k in delta}))
+    return sorted({lines[k]["variant_id"] for k in delta})
+
+
+def posted(conn: Connection, org_id: int, variant_ids: list[int]) -> None:
+    """After the moves posted: the low-stock alerts of the variants whose incoming and stock
+    just changed (evaluated now, when both are in, so no alert is raised in between)."""
+    if variant_ids:
+        alerts.positions_changed(conn, org_id, variant_ids)
 
 
 def emit_received(conn: Connection, po: dict[str, Any]) -> None:

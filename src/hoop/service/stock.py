@@ -412,7 +412,9 @@ def _post(
     """Post the moves of one leg of several documents in one set of statements."""
     if not items:
         return
-    receiving.on_posting(conn, actor, items, reversal)  # receipts against purchase orders
+    # receipts against purchase orders: their order rows locked (before any balance row) and
+    # their received quantities counted; their positions re-evaluated once the moves are in
+    po_variants = receiving.on_posting(conn, actor, items, reversal)
     groups = []
     internal: set[int] = set()
     names: dict[int, str] = {}
@@ -429,6 +431,7 @@ def _post(
         conn, actor.org_id, groups, internal, recorded_at=now, user_id=actor.user_id,
         sku_names=names, reversal=reversal, virtual_types=types,
     )  # fmt: skip
+    receiving.posted(conn, actor.org_id, po_variants)
     if leg == "out" and not reversal:
         entries = {
             (ln.variant_id, ln.lot): ln.expiry for _, lines, _ in items for ln in lines if ln.lot
