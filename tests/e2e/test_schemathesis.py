@@ -84,6 +84,10 @@ BODY_IDS = {
     "parent_id": "location_id",
     "default_shipping_location_id": "location_id",
     "variant_id": "variant_id",
+    "supplier_id": "supplier_id",
+    "purchase_order_id": "po_id",
+    "purchase_order_line_id": "po_line_id",
+    "asn_id": "asn_id",
 }
 
 
@@ -96,6 +100,7 @@ def seeded(app: Any) -> Seeded:
         product = org.product([sku])
         doc = org.receive(wh, [{"sku": sku, "qty": "5", "unit_cost": "1.50"}])
         key = org.post("/api-keys", {"name": "fuzz", "roles": ["clerk"]}, expect=201).json()
+        purchasing = _purchasing(org, sku)
     return Seeded(
         org.token,
         {
@@ -104,9 +109,39 @@ def seeded(app: Any) -> Seeded:
             "doc_id": doc["id"],
             "key_id": key["id"],
             "variant_id": product["variants"][0]["id"],
+            **purchasing,
         },
         sku,
     )
+
+
+def _purchasing(org: OrgClient, sku: str) -> dict[str, int]:
+    """A supplier with an item for the SKU, a sent purchase order of 10 and an ASN for 2."""
+    sup = org.post("/suppliers", {"name": unique("Supplier")}, expect=201).json()
+    item = org.post(
+        "/supplier-items",
+        {"supplier_id": sup["id"], "sku": sku, "price": "1", "lead_time_days": 2},
+        expect=201,
+    ).json()
+    po = org.post(
+        "/purchase-orders",
+        {"supplier_id": sup["id"], "lines": [{"sku": sku, "qty": "10"}]},
+        expect=201,
+    ).json()
+    line = po["lines"][0]["id"]
+    org.post(f"/purchase-orders/{po['id']}/send", expect=200)
+    asn = org.post(
+        f"/purchase-orders/{po['id']}/asns",
+        {"lines": [{"purchase_order_line_id": line, "qty": "2"}]},
+        expect=201,
+    ).json()
+    return {
+        "supplier_id": sup["id"],
+        "item_id": item["id"],
+        "po_id": po["id"],
+        "po_line_id": line,
+        "asn_id": asn["id"],
+    }
 
 
 def _load_schema() -> Any:

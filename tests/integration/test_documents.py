@@ -151,7 +151,14 @@ def test_cancel_in_transit_returns_stock(org):
     ).json()
     org.post(f"/stock-documents/{d['id']}/cancel", expect=200)
     assert org.availability(sku)["locations"] == [
-        {"location_id": wh, "on_hand": "10", "reserved": "0", "available": "10", "sellable": True}
+        {
+            "location_id": wh,
+            "on_hand": "10",
+            "reserved": "0",
+            "available": "10",
+            "incoming": "0",
+            "sellable": True,
+        }
     ]
 
 

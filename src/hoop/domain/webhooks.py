@@ -23,6 +23,9 @@ EVENTS = (
     "order.cancelled",
     "order.picked_up",
     "order.delivered",
+    "purchase_order.sent",
+    "purchase_order.received",
+    "asn.created",
     "stock.low",
 )
 ALL = "*"

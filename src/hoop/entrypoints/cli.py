@@ -383,6 +383,129 @@ def orders_lapse() -> None:
     print(f"{lapse_deadlines(_uow())} order(s) past their deadline")
 
 
+# ------------------------------------------------------------------ purchasing
+
+suppliers_app = typer.Typer(help="Suppliers.", no_args_is_help=True)
+app.add_typer(suppliers_app, name="suppliers")
+po_app = typer.Typer(help="Purchase orders.", no_args_is_help=True)
+app.add_typer(po_app, name="po")
+
+
+@suppliers_app.command("list")
+def suppliers_list(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Suppliers with their currency and contact."""
+    from rich.table import Table
+
+    from hoop.service import suppliers
+
+    rows = _as(org, email, lambda c, a: suppliers.list_suppliers(c, a, limit, None))
+    t = Table(title="Suppliers")
+    for h in ("id", "name", "currency", "email", "phone", "active"):
+        t.add_column(h)
+    for r in rows:
+        t.add_row(str(r["id"]), r["name"], r["currency"], r["email"] or "", r["phone"] or "",
+                  "yes" if r["active"] else "no")  # fmt: skip
+    Console().print(t)
+
+
+@po_app.command("list")
+def po_list(
+    status: Annotated[str | None, typer.Option(help="only this status, e.g. sent")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Purchase orders, newest first."""
+    from rich.table import Table
+
+    from hoop.domain.quantities import decimal_text as dt
+    from hoop.service import purchasing
+
+    rows = _as(
+        org, email, lambda c, a: purchasing.list_purchase_orders(c, a, status, None, limit, None)
+    )
+    t = Table(title=f"Purchase orders{f' ({status})' if status else ''}")
+    for h in ("id", "supplier", "status", "lines", "received / ordered", "total", "expected"):
+        t.add_column(h)
+    for r in rows:
+        exp = f"{r['expected_at']:%Y-%m-%d}" if r["expected_at"] else ""
+        t.add_row(str(r["id"]), r["supplier_name"], _po_status(r), str(r["line_count"]),
+                  f"{dt(r['received_qty'])} / {dt(r['qty'])}",
+                  f"{dt(r['total'])} {r['currency']}", exp)  # fmt: skip
+    Console().print(t)
+
+
+def _po_status(po: dict) -> str:  # type: ignore[type-arg]
+    return po["status"] + (" (closed short)" if po["closed_short"] else "")
+
+
+def _print_po(po: dict) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
+    from hoop.domain.quantities import decimal_text as dt
+
+    print(f"purchase order {po['id']}: {po['supplier_name']}, {_po_status(po)}, "
+          f"total {dt(po['total'])} {po['currency']}")  # fmt: skip
+    t = Table(title="Lines")
+    for h in ("line", "id", "sku", "location", "qty", "received", "open", "unit price"):
+        t.add_column(h)
+    for ln in po["lines"]:
+        t.add_row(str(ln["line_no"]), str(ln["id"]), ln["sku"] or "", str(ln["location_id"]),
+                  dt(ln["qty"]), dt(ln["received_qty"]), dt(ln["open_qty"]),
+                  dt(ln["unit_price"]))  # fmt: skip
+    Console().print(t)
+    for a in po["asns"]:
+        window = " - ".join(f"{x:%Y-%m-%d %H:%M}" for x in (a["arrive_from"], a["arrive_to"]) if x)
+        print(f"ASN {a['id']} {a['status']} {a['reference'] or ''} {window}".rstrip())
+    for r in po["receipts"]:
+        print(f"receipt {r['id']} {r['state']}" + (" (reversed)" if r["reversed"] else ""))
+
+
+@po_app.command("show")
+def po_show(po_id: int, org: Org = None, email: Email = None) -> None:
+    """A purchase order with its lines, ASNs and receipts."""
+    from hoop.service import purchasing
+
+    _print_po(_as(org, email, lambda c, a: purchasing.get_purchase_order(c, a, po_id)))
+
+
+@po_app.command("send")
+def po_send(po_id: int, org: Org = None, email: Email = None) -> None:
+    """Send a draft purchase order to its supplier."""
+    from hoop.service import purchasing
+
+    po = _as(org, email, lambda c, a: purchasing.send(c, a, po_id))
+    print(f"purchase order {po['id']} is {po['status']}")
+
+
+@po_app.command("receive")
+def po_receive(
+    po_id: int,
+    asn: Annotated[int | None, typer.Option("--asn", help="receive this ASN's lines")] = None,
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Receive everything still open on the order (or the lines of an ASN)."""
+    from hoop.service import deliveries, purchasing
+
+    def run(conn, actor):  # type: ignore[no-untyped-def]
+        if asn is not None:
+            return deliveries.receive(conn, actor, po_id, {"asn_id": asn})
+        po = purchasing.get_purchase_order(conn, actor, po_id)
+        lines = [{"purchase_order_line_id": ln["id"], "qty": ln["open_qty"]}
+                 for ln in po["lines"] if ln["open_qty"] > 0]  # fmt: skip
+        return deliveries.receive(conn, actor, po_id, {"lines": lines})
+
+    out = _as(org, email, run)
+    docs = ", ".join(f"{d['id']} ({d['state']})" for d in out["documents"])
+    print(f"receipt document(s) {docs}")
+    _print_po(out["purchase_order"])
+
+
 from hoop.entrypoints.cli_replenishment import register as _replenishment  # noqa: E402
 
 _replenishment(app)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
+from hoop.adapters.db.incoming import incoming_by_location
 from hoop.adapters.db.tables import (
     audit_events,
     balances,
@@ -57,10 +58,12 @@ def availability(
     location_id: int | None = None,
 ) -> dict[str, Any]:
     """On hand and reserved over internal locations (under location_id when given); available
-    counts sellable locations only. One query (two with a location filter)."""
+    counts sellable locations only; incoming is the open purchase quantity bound there. Two
+    queries (three with a location filter, four when stock is incoming)."""
     if sku is None and variant_id is None:
         raise ValidationFailed("give sku or variant_id", {"field": "sku"})
     on_balance = balances.c.variant_id == variants.c.id
+    path = None
     if location_id is not None:
         path = _location_path(conn, actor, location_id)
         on_balance = and_(
@@ -98,18 +101,43 @@ def availability(
             acc = per.setdefault(r.location_id, [ZERO, ZERO, r.sellable])
             acc[0] += r.on_hand
             acc[1] += r.reserved
-    on_hand = reserved = available = ZERO
+    incoming = _incoming(conn, actor, rows[0].id, path)
+    for loc, (_, sellable) in incoming.items():
+        per.setdefault(loc, [ZERO, ZERO, sellable])
+    on_hand = reserved = available = total_incoming = ZERO
     per_loc = []
-    for loc, (oh, rs, sellable) in per.items():
+    for loc, (oh, rs, sellable) in sorted(per.items()):
         avail = oh - rs if sellable else ZERO
+        inc = incoming[loc][0] if loc in incoming else ZERO
         on_hand, reserved, available = on_hand + oh, reserved + rs, available + avail
+        total_incoming += inc
         per_loc.append({"location_id": loc, "on_hand": oh, "reserved": rs, "available": avail,
-                        "sellable": sellable})  # fmt: skip
+                        "incoming": inc, "sellable": sellable})  # fmt: skip
     return {
         "sku": rows[0].sku, "variant_id": rows[0].id, "on_hand": on_hand, "reserved": reserved,
-        "available": available, "incoming": ZERO,
+        "available": available, "incoming": total_incoming,
         "stock_mode": "active" if available > 0 else "inactive", "locations": per_loc,
     }  # fmt: skip
+
+
+def _incoming(
+    conn: Connection, actor: Actor, variant_id: int, path: str | None
+) -> dict[int, tuple[Decimal, bool]]:
+    """Open purchase quantity of the variant per location (under `path` when given), with
+    whether the location is sellable."""
+    by_loc = {
+        loc: qty for (_, loc), qty in incoming_by_location(conn, actor.org_id, [variant_id]).items()
+    }
+    if not by_loc:
+        return {}
+    rows = conn.execute(
+        select(locations.c.id, locations.c.path, locations.c.sellable).where(
+            locations.c.org_id == actor.org_id, locations.c.id.in_(sorted(by_loc))
+        )
+    ).all()
+    return {
+        r.id: (by_loc[r.id], r.sellable) for r in rows if path is None or r.path.startswith(path)
+    }
 
 
 def list_moves(

@@ -33,7 +33,7 @@ from hoop.domain.ledger import (
     validate_line,
 )
 from hoop.domain.quantities import parse_decimal, q4
-from hoop.service import alerts, audit, costing
+from hoop.service import alerts, audit, costing, receiving
 from hoop.service.catalog import resolve_variants, virtual_location_ids
 from hoop.service.context import Actor
 
@@ -205,6 +205,8 @@ def create_documents(
     if not isinstance(batch, list) or not batch:
         raise ValidationFailed("give at least one document", {"field": "documents"})
     org_id = actor.org_id
+    # receipts against a purchase order take their lines' variants, places and costs from it
+    batch, po_links = receiving.expand(conn, actor, batch)
     settings = _org_settings(conn, org_id)
     loc_ids: set[int] = set()
     skus: set[str] = set()
@@ -239,6 +241,7 @@ def create_documents(
         [(doc["id"], ln.line_no, ln.variant_id, ln.qty, ln.unit_cost, ln.lot, ln.expiry,
           ln.serials) for doc, lines, _ in prepared for ln in lines],
     )  # fmt: skip
+    receiving.link(conn, [(prepared[i][0]["id"], ids) for i, ids in po_links.items()])
     to_post = [p for p in prepared if p[0]["state"] in (DocState.done, DocState.in_transit)]
     _post(conn, actor, to_post, "out", now)
     audit.record_many(conn, actor, [
@@ -320,6 +323,7 @@ def _prepare(
         "from_location_id": frm, "to_location_id": to, "location_id": loc,
         "two_step": two_step, "reason": reason, "note": note, "effective_at": effective_at,
         "total_value": None, "created_by": actor.user_id, "created_at": now,
+        "purchase_order_id": data.get("purchase_order_id"),
     }  # fmt: skip
     return doc, lines, by_variant
 
@@ -408,6 +412,9 @@ def _post(
     """Post the moves of one leg of several documents in one set of statements."""
     if not items:
         return
+    # receipts against purchase orders: their order rows locked (before any balance row) and
+    # their received quantities counted; their positions re-evaluated once the moves are in
+    receiving.on_posting(conn, actor, items, reversal)
     groups = []
     internal: set[int] = set()
     names: dict[int, str] = {}
@@ -424,6 +431,7 @@ def _post(
         conn, actor.org_id, groups, internal, recorded_at=now, user_id=actor.user_id,
         sku_names=names, reversal=reversal, virtual_types=types,
     )  # fmt: skip
+    # after the moves (and a receipt's received quantity) are in: incoming and stock agree
     alerts.positions_changed(conn, actor.org_id, {m.variant_id for _, _, ms in groups for m in ms})
     if leg == "out" and not reversal:
         entries = {
@@ -611,6 +619,7 @@ DOC_FIELDS = (
     "reason", "note", "effective_at", "total_value", "created_by", "created_at",
     "submitted_by", "submitted_at", "approved_by", "approved_at", "rejected_by", "rejected_at",
     "rejection_reason", "posted_at", "received_at", "cancelled_by", "cancelled_at", "reversed",
+    "purchase_order_id",
 )  # fmt: skip
 
 

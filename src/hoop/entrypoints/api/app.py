@@ -15,6 +15,7 @@ from hoop.entrypoints.api.routers import (
     finance,
     notifications,
     orders,
+    purchasing,
     replenishment,
     stock,
     webhooks,
@@ -82,6 +83,7 @@ def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
         orders.router,
         webhooks.router,
         notifications.router,
+        purchasing.router,
         replenishment.router,
     ):
         api.include_router(r)

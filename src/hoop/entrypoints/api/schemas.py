@@ -256,6 +256,9 @@ class LineIn(In):
     lot: Code64 | None = None
     expiry: date | None = None
     serials: Annotated[list[Code64], Field(max_length=10_000)] | None = None
+    purchase_order_line_id: Id | None = Field(
+        default=None, description="a receipt against a purchase order: the line it receives"
+    )
 
 
 class DocumentIn(In):
@@ -268,6 +271,11 @@ class DocumentIn(In):
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
     effective_at: datetime | None = None
     submit: bool | None = None
+    purchase_order_id: Id | None = Field(
+        default=None,
+        description="a receipt against this purchase order: each line names its "
+        "purchase_order_line_id; variant, destination and unit_cost default from the order",
+    )
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=10_000)]
 
 
@@ -305,6 +313,7 @@ class DocumentOut(Out):
     approved_at: datetime | None
     rejected_by: int | None
     rejection_reason: str | None
+    purchase_order_id: int | None = None
     lines: list[LineOut]
 
 
@@ -317,6 +326,7 @@ class LocationStock(Out):
     on_hand: DecStr
     reserved: DecStr
     available: DecStr
+    incoming: DecStr
 
 
 class AvailabilityOut(Out):
