@@ -282,3 +282,90 @@ def test_scheduler_refreshes_reorder_points_as_demand_moves(org: OrgClient, uow:
             select(alerts_t.c.reorder_point).where(alerts_t.c.id == a["id"])
         ).scalar_one()
     assert stored == D(60)
+
+
+def supplier(org: OrgClient, **extra: Any) -> int:
+    return int(org.post("/suppliers", {"name": unique("Sup"), **extra}, expect=201).json()["id"])
+
+
+def item(org: OrgClient, supplier_id: int, sku: str, price: str, lead: str, **extra: Any) -> None:
+    org.post("/supplier-items", {"supplier_id": supplier_id, "sku": sku, "price": price,
+                                 "lead_time_days": lead, **extra}, expect=201)  # fmt: skip
+
+
+def test_suppliers_choose_lead_time_price_moq_and_pack(org: OrgClient) -> None:
+    sku, wh, _, _ = history(org)
+    cheap, preferred = supplier(org), supplier(org)
+    item(org, cheap, sku, "8", "30")
+    item(org, preferred, sku, "10", "9", moq="100", pack_size="25", preferred=True)
+    org.put("/replenishment/policies", {
+        "sku": sku, "location_id": wh, "method": "eoq", "service_level": "0.95",
+        "order_cost": "50", "holding_rate": "0.2", "demand_window_days": 10,
+    }, expect=200)  # fmt: skip
+    [s] = org.get(f"/replenishment/suggestions?sku={sku}")["items"]
+    # the preferred item wins over the cheaper one: L = 9 days, price 10 (as in the unit test)
+    # d = 2, sigma = 3.3466, SS = 1.6449 * 3.3466 * 3 = 16.5145, ROP = 18 + 16.5145 = 34.5145
+    # EOQ = sqrt(2 * 730 * 50 / (0.2 * 10)) = 191.0497; position 10; gap 24.5145
+    # max(191.0497, 24.5145) -> 192 whole -> MOQ 100 ok -> 8 packs of 25 = 200
+    assert (s["supplier_id"], s["lead_time_days"], s["reorder_point"]) == (preferred, "9",
+                                                                           "34.5145")  # fmt: skip
+    assert (s["eoq"], s["suggested_qty"]) == ("191.0497", "200")
+    # naming a supplier in the policy overrides: the cheap one, L = 30 days, price 8
+    # SS = 1.6449 * 3.3466 * sqrt(30) = 5.50482234 * 5.47722558 = 30.1513 (to 2 places below)
+    # ROP = 2 * 30 + SS; EOQ = sqrt(2 * 730 * 50 / (0.2 * 8)) = sqrt(45625) = 213.6001 -> 214
+    org.put("/replenishment/policies", {
+        "sku": sku, "location_id": wh, "method": "eoq", "service_level": "0.95",
+        "order_cost": "50", "holding_rate": "0.2", "demand_window_days": 10,
+        "supplier_id": cheap,
+    }, expect=200)  # fmt: skip
+    [s] = org.get(f"/replenishment/suggestions?sku={sku}")["items"]
+    assert s["supplier_id"] == cheap and s["lead_time_days"] == "30"
+    assert abs(D(s["safety_stock"]) - D("30.15")) < D("0.01")
+    assert (s["eoq"], s["suggested_qty"]) == ("213.6001", "214")
+
+
+def test_suggestions_become_draft_purchase_orders_and_stop_being_suggested(
+    org: OrgClient,
+) -> None:
+    wh = org.location()
+    sup_a, sup_b = supplier(org), supplier(org)
+    skus = [unique("PO") for _ in range(3)]
+    org.product(skus)
+    for s in skus:
+        org.receive(wh, [{"sku": s, "qty": "2", "unit_cost": "1"}])
+    item(org, sup_a, skus[0], "4.5", "7", pack_size="6")
+    item(org, sup_a, skus[1], "3", "2")
+    item(org, sup_b, skus[2], "9", "14")
+    for s in skus:
+        org.put("/replenishment/policies", {"sku": s, "location_id": wh, "method": "minmax",
+                                            "min": "5", "max": "20"}, expect=200)  # fmt: skip
+    assert len(open_alerts(org)) == 3  # position 2 <= 5 for each
+    made = org.post("/replenishment/suggestions/purchase-orders", {}, expect=201).json()
+    pos = sorted(made["purchase_orders"], key=lambda p: p["supplier_id"])
+    assert [p["supplier_id"] for p in pos] == [sup_a, sup_b] and made["skipped"] == []
+    # 20 - 2 = 18 each; sku 0 in packs of 6: 18 (3 packs); priced from the supplier items
+    lines_a = {ln["sku"]: ln for ln in pos[0]["lines"]}
+    assert (lines_a[skus[0]]["qty"], lines_a[skus[0]]["unit_price"]) == ("18", "4.5000")
+    assert (lines_a[skus[1]]["qty"], lines_a[skus[1]]["unit_price"]) == ("18", "3.0000")
+    assert [ln["qty"] for ln in pos[1]["lines"]] == ["18"]
+    assert all(p["status"] == "draft" and p["source"] == "suggestion" for p in pos)
+    # expected after the line's lead time: 14 days for supplier b
+    due = datetime.fromisoformat(pos[1]["lines"][0]["expected_at"])
+    assert timedelta(days=13, hours=23) < due - datetime.now(UTC) <= timedelta(days=14)
+    # incoming 18 lifts each position to 20 > 5: not suggested again, alerts resolved
+    assert org.get("/replenishment/suggestions")["items"] == []
+    assert open_alerts(org) == []
+    assert org.availability(skus[0])["incoming"] == "18"
+    # cancelling a draft takes the incoming away: suggested (and alerted) again
+    org.post(f"/purchase-orders/{pos[1]['id']}/cancel", expect=200)
+    assert [s["sku"] for s in org.get("/replenishment/suggestions")["items"]] == [skus[2]]
+    assert [a["sku"] for a in open_alerts(org)] == [skus[2]]
+    # a sku with a policy but no supplier is skipped with the reason; an unknown sku is a 422
+    lone = unique("L")
+    org.product([lone])
+    org.put("/replenishment/policies", {"sku": lone, "location_id": wh, "method": "minmax",
+                                        "min": "1", "max": "3"}, expect=200)  # fmt: skip
+    r = org.post("/replenishment/suggestions/purchase-orders", {"skus": [lone]},
+                 expect=201).json()  # fmt: skip
+    assert r["purchase_orders"] == [] and r["skipped"][0]["reason"] == "no supplier sells it"
+    org.post("/replenishment/suggestions/purchase-orders", {"skus": ["NOPE"]}, expect=422)
