@@ -16,7 +16,9 @@ Email = Annotated[str | None, typer.Option(help="act as this user (default: an o
 def _n(value: Any) -> str:
     from hoop.domain.quantities import fmt
 
-    return "" if value is None else str(fmt(value))
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else str(fmt(value))
 
 
 def replenish(
@@ -46,17 +48,19 @@ def replenish(
     if output == "json" and not create_pos:
         print(json.dumps(encode(items), indent=2))
         return
-    t = Table(title=f"Replenishment suggestions ({len(items)})", show_lines=False)
-    for h in ("sku", "location", "supplier", "available", "incoming", "reorder pt",
-              "safety", "demand/day", "order qty", "why"):  # fmt: skip
-        t.add_column(h, justify="right" if h not in ("sku", "location", "why") else "left",
-                     overflow="fold")  # fmt: skip
-    for s in items:
-        t.add_row(s["sku"], s["location_name"], _n(s["supplier_id"]), _n(s["available"]),
-                  _n(s["incoming"]), _n(s["reorder_point"]), _n(s["safety_stock"]),
-                  _n(s["daily_demand"]), _n(s["suggested_qty"]), s["reason"])  # fmt: skip
+    t = Table(title=f"Replenishment suggestions ({len(items)})")
+    for h in ("#", "sku", "location", "supplier", "available", "incoming", "reorder pt",
+              "safety", "demand/day", "order qty"):  # fmt: skip
+        t.add_column(h, justify="left" if h in ("sku", "location") else "right", no_wrap=h == "sku")
+    for i, s in enumerate(items, 1):
+        t.add_row(str(i), s["sku"], s["location_name"], _n(s["supplier_id"]),
+                  _n(s["available"]), _n(s["incoming"]), _n(s["reorder_point"]),
+                  _n(s["safety_stock"]), _n(s["daily_demand"]), _n(s["suggested_qty"]))  # fmt: skip
     if output == "table":
-        Console().print(t)
+        out = Console()
+        out.print(t)
+        for i, s in enumerate(items, 1):
+            out.print(f"[bold]{i}.[/bold] {s['sku']} at {s['location_name']}: {s['reason']}")
     if not create_pos:
         return
     data: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select
 from hoop.adapters.db.tables import moves, users
 from hoop.domain.catalog import gtin_check_digit
 from hoop.domain.errors import Conflict
-from hoop.service import access, catalog, costing, stock
+from hoop.service import access, catalog, costing, demo_purchasing, stock
 from hoop.service import orders as orders_svc
 from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
@@ -361,6 +361,8 @@ def _load(conn: Connection, tick: Callable[[], None]) -> bool:
     )
     _finance(conn, owner, home, today)
     _orders(conn, owner, manager, items)
+    stocked = {k: v for k, v in items.items() if not k.startswith(ARCHIVE_AT_END)}
+    demo_purchasing.load(conn, owner, stocked, SUPPLIERS, loc["KTM"], today)
     tick()
     return True
 
