@@ -27,6 +27,17 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+def pending_migration(engine: Engine) -> tuple[str | None, str] | None:
+    """(current, head) when the database is not at the code's migration head, else None."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return None if current == head else (current, str(head))
+
+
 def engine_for(settings: Settings | None = None) -> Engine:
     settings = settings or get_settings()
     return make_engine(settings.database_url, settings.pool_size)

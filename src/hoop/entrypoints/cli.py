@@ -26,10 +26,22 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _uow():  # type: ignore[no-untyped-def]
-    from hoop.bootstrap import engine_for
+    """The unit of work over HOOP_DATABASE_URL, refusing plainly (no traceback) a database that
+    is unreachable or not migrated to what this code needs."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hoop.bootstrap import engine_for, pending_migration
     from hoop.service.unit_of_work import UnitOfWork
 
-    return UnitOfWork(engine_for())
+    engine = engine_for()
+    try:
+        behind = pending_migration(engine)
+    except SQLAlchemyError as exc:
+        _fail(f"cannot open the database {engine.url.render_as_string()}: {exc.orig or exc}")
+    if behind is not None:
+        _fail(f"the database is at migration {behind[0] or '(none)'}, this code needs "
+              f"{behind[1]}: run `hoop db upgrade` (or `hoop demo`) first")  # fmt: skip
+    return UnitOfWork(engine)
 
 
 @db_app.command("upgrade")
