@@ -151,9 +151,12 @@ PHASES = ("app", "before", "lockwait", "hold", "after", "sql", "stmts")
 
 def is_lock(statement: str) -> bool:
     """The statement that takes the lock every order for the SKU queues on: PostgreSQL's
-    `SELECT balances ... FOR UPDATE`; on SQLite the writer's `BEGIN IMMEDIATE` (the database)."""
+    conditional reservation (`INSERT INTO balances ... ON CONFLICT ... WHERE` available), or
+    `SELECT balances ... FOR UPDATE` (the code before it, and its fallback); on SQLite the
+    writer's `BEGIN IMMEDIATE` (the database)."""
     return statement.startswith("BEGIN IMMEDIATE") or (
-        "FOR UPDATE" in statement and "balances" in statement
+        "balances" in statement
+        and ("FOR UPDATE" in statement or statement.lstrip().startswith("INSERT INTO balances"))
     )
 
 
