@@ -215,3 +215,25 @@ def test_idempotent_order_placement(org: OrgClient) -> None:
     again = org.post("/orders", body, expect=201, headers=key)
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first["id"]
     assert avail(org, sku)[1] == 2  # reserved once
+
+
+def test_order_commands_authenticate_before_anything_else(org: OrgClient) -> None:
+    """The order routes authenticate inside their transaction: a bad or missing token is
+    still a 401 even when the body or the path is invalid too, and a refused order (invalid
+    body, known caller) is still audited with its actor."""
+    sku, _ = stocked(org, "5")
+    good = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "1"}]}
+    bad = {"customer": {}, "lines": []}
+    for headers in ({"Authorization": "Bearer nope"}, {"Authorization": ""}):
+        for path, body in (("/orders", good), ("/orders", bad), ("/orders/0/accept", None)):
+            r = org.client.post(f"/api/v1{path}", json=body, headers=headers)
+            assert r.status_code == 401, (path, body, r.text)
+            assert set(r.json()["error"]) == {"code", "message", "details"}
+    r = org.client.post(
+        "/api/v1/orders", json=good, headers={"Authorization": "Bearer x", "Idempotency-Key": ""}
+    )
+    assert r.status_code == 401
+    org.post("/orders", bad, expect=422)
+    refused = [i for i in org.get("/audit?limit=5")["items"] if i["outcome"] == "refused"]
+    assert refused and refused[0]["error_code"] == "validation_error"
+    assert refused[0]["actor_id"] == org.user_id
