@@ -40,6 +40,7 @@ import contextvars
 import cProfile
 import io
 import multiprocessing as mp
+import os
 import pstats
 import random
 import threading
@@ -223,7 +224,7 @@ async def phased_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 ms["hold"] = h["released_at"] - h["locked_at"]
                 ms["after"] = now - h["released_at"]
             val = ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in ms.items())
-            val += f", stmts;dur={h['stmts']}"
+            val += f", stmts;dur={h['stmts']}, pid;dur={os.getpid()}"
             message = {**message, "headers": [*message.get("headers", []),
                                               (b"server-timing", val.encode())]}  # fmt: skip
         await send(message)
@@ -620,6 +621,17 @@ def race(srv: Any, cat: Catalog, a: Any) -> None:
             f"{dict(statuses)} codes {dict(codes)}  {'OK' if statuses == want else 'MISMATCH'}",
         )
         phase_report([x[6] for x in rows])
+        by_pid: dict[float, list[float]] = {}
+        for x in rows:
+            by_pid.setdefault(x[6].get("pid", 0.0), []).append(x[3])
+        line(
+            "  per uvicorn worker (connections are pinned)",
+            "  ".join(
+                f"{len(v)} requests p50 {percentiles(v)['p50']:.0f} ms p99 "
+                f"{percentiles(v)['p99']:.0f} ms"
+                for v in by_pid.values()
+            ),
+        )
         bad = [x[5] for x in rows if x[4] not in (200, 201)]
         if bad:
             line("  sample error", bad[0])
