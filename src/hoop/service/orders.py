@@ -503,10 +503,11 @@ def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[st
     pg = conn.dialect.name == "postgresql"
     slots = ctx.slots
     variant_ids = sorted({ln["variant_id"] for ln in lines})
-    for attempt in range(4):
+    for attempt in range(5):
         if attempt == 3:  # lost three times in a row: decide under the lock, as postings do
             slots = _sellable_slots(conn, actor.org_id, variant_ids)
-        held = _allocation(lines, slots, ctx.default_location)
+        # (under the lock the reservation cannot lose; should it ever, the order is a request)
+        held = _allocation(lines, slots, ctx.default_location) if attempt < 4 else None
         confirm = held is not None
         order = _new_order(actor, channel, customer, confirm, now, ctx)
         if not confirm or not pg:
