@@ -18,7 +18,8 @@ Prints:
      SKU that has --race-units (10) units, all at the same instant; a cold round (fresh pools),
      then --race-rounds measured rounds on fresh SKUs; p50/p99/max latency and a check that
      exactly 10 are confirmed and 190 pending_seller; then --control-rounds of the same burst
-     with every client on a different well-stocked SKU (no shared row: the CPU alone);
+     with every client on a different well-stocked SKU (no shared row: the CPU alone), and
+     --healthz-rounds of the same burst as `GET /healthz` (the floor: HTTP and clients alone);
   3. the scheduler: --expiring (10,000) pending_seller orders bulk-inserted (orders,
      order_lines and their `place` event) with respond_by in the past, then
      `hoop.scheduler.lapse_deadlines(uow)` timed alone, and again on a fresh set with
@@ -39,6 +40,7 @@ import contextvars
 import cProfile
 import io
 import multiprocessing as mp
+import os
 import pstats
 import random
 import threading
@@ -151,9 +153,12 @@ PHASES = ("app", "before", "lockwait", "hold", "after", "sql", "stmts")
 
 def is_lock(statement: str) -> bool:
     """The statement that takes the lock every order for the SKU queues on: PostgreSQL's
-    `SELECT balances ... FOR UPDATE`; on SQLite the writer's `BEGIN IMMEDIATE` (the database)."""
+    conditional reservation (`INSERT INTO balances ... ON CONFLICT ... WHERE` available), or
+    `SELECT balances ... FOR UPDATE` (the code before it, and its fallback); on SQLite the
+    writer's `BEGIN IMMEDIATE` (the database)."""
     return statement.startswith("BEGIN IMMEDIATE") or (
-        "FOR UPDATE" in statement and "balances" in statement
+        "balances" in statement
+        and ("FOR UPDATE" in statement or statement.lstrip().startswith("INSERT INTO balances"))
     )
 
 
@@ -219,7 +224,7 @@ async def phased_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 ms["hold"] = h["released_at"] - h["locked_at"]
                 ms["after"] = now - h["released_at"]
             val = ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in ms.items())
-            val += f", stmts;dur={h['stmts']}"
+            val += f", stmts;dur={h['stmts']}, pid;dur={os.getpid()}"
             message = {**message, "headers": [*message.get("headers", []),
                                               (b"server-timing", val.encode())]}  # fmt: skip
         await send(message)
@@ -517,7 +522,7 @@ def throughput(
 
 
 def race_proc(
-    base: str, token: str, plan: list[list[str]], starts: list[float], first: int, out: Any
+    base: str, token: str, plan: list[list[str | None]], starts: list[float], first: int, out: Any
 ) -> None:
     """One thread per column of plan, one keep-alive connection each (opened before the first
     start); in round r thread k posts one one-unit order for plan[r][k] at starts[r].
@@ -539,9 +544,15 @@ def race_proc(
                     time.sleep(min(0.0005, go - now))
                 sent = time.time() - go
                 t = time.perf_counter()
-                resp = c.post("/api/v1/orders", json=order_body(plan[r][k], first + k))
+                if plan[r][k] is None:  # the floor: the same burst of GET /healthz
+                    resp = c.get("/healthz")
+                else:
+                    resp = c.post("/api/v1/orders", json=order_body(plan[r][k], first + k))
                 dt = time.perf_counter() - t
-                status = resp.json().get("status", "") if resp.status_code == 201 else resp.text
+                if plan[r][k] is None:
+                    status = "ok" if resp.status_code == 200 else resp.text
+                else:
+                    status = resp.json().get("status", "") if resp.status_code == 201 else resp.text
                 ph = parse_timing(resp.headers.get("server-timing", ""))
                 with lock:
                     results.append((r, first + k, sent, dt, resp.status_code, status[:200], ph))
@@ -562,9 +573,11 @@ def race(srv: Any, cat: Catalog, a: Any) -> None:
     allows."""
     n = a.race_clients
     rnd = random.Random(11)
-    plan = [[sku] * n for sku in cat.race]
-    plan += [rnd.sample(cat.spread, n) for _ in range(a.control_rounds)]
-    kinds = ["race"] * len(cat.race) + ["control"] * a.control_rounds
+    plan: list[list[str | None]] = [[sku] * n for sku in cat.race]
+    plan += [list(rnd.sample(cat.spread, n)) for _ in range(a.control_rounds)]
+    plan += [[None] * n for _ in range(a.healthz_rounds)]
+    kinds = (["race"] * len(cat.race) + ["control"] * a.control_rounds
+             + ["healthz"] * a.healthz_rounds)  # fmt: skip
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     per = [n // a.race_procs + (i < n % a.race_procs) for i in range(a.race_procs)]
@@ -586,14 +599,17 @@ def race(srv: Any, cat: Catalog, a: Any) -> None:
         rows = [x for x in results if x[0] == r]
         done = [x[2] + x[3] for x in rows]  # from the common start to the response
         codes = Counter(x[4] for x in rows)
-        statuses = Counter(x[5] for x in rows if x[4] == 201)
+        statuses = Counter(x[5] for x in rows if x[4] in (200, 201))
         pct = percentiles([x[3] for x in rows])
         if kind == "race":
             want = {"confirmed": a.race_units, "pending_seller": len(rows) - a.race_units}
             label = f"{'cold round' if r == 0 else f'round {r}'}: {n} orders, {a.race_units} units"
-        else:
+        elif kind == "control":
             want = {"confirmed": len(rows)}
             label = f"control {r - len(cat.race) + 1}: {n} orders, {n} SKUs"
+        else:
+            want = {"ok": len(rows)}
+            label = f"floor {r - len(cat.race) - a.control_rounds + 1}: {n} x GET /healthz"
         line(
             label,
             f"p50 {pct['p50']:.0f} ms  p99 {pct['p99']:.0f} ms  max {pct['max']:.0f} ms  "
@@ -605,11 +621,24 @@ def race(srv: Any, cat: Catalog, a: Any) -> None:
             f"{dict(statuses)} codes {dict(codes)}  {'OK' if statuses == want else 'MISMATCH'}",
         )
         phase_report([x[6] for x in rows])
-        bad = [x[5] for x in rows if x[4] != 201]
+        by_pid: dict[float, list[float]] = {}
+        for x in rows:
+            by_pid.setdefault(x[6].get("pid", 0.0), []).append(x[3])
+        line(
+            "  per uvicorn worker (connections are pinned)",
+            "  ".join(
+                f"{len(v)} requests p50 {percentiles(v)['p50']:.0f} ms p99 "
+                f"{percentiles(v)['p99']:.0f} ms"
+                for v in by_pid.values()
+            ),
+        )
+        bad = [x[5] for x in rows if x[4] not in (200, 201)]
         if bad:
             line("  sample error", bad[0])
-    for kind, rounds in (("race", range(1, len(cat.race))),
-                         ("control", range(len(cat.race), len(plan)))):  # fmt: skip
+    n_race, n_ctl = len(cat.race), a.control_rounds
+    for kind, rounds in (("race", range(1, n_race)),
+                         ("control", range(n_race, n_race + n_ctl)),
+                         ("healthz", range(n_race + n_ctl, len(plan)))):  # fmt: skip
         lat = [x[3] for x in results if x[0] in rounds]
         if lat:
             line(f"{kind}: measured rounds pooled", fmt_pct(percentiles(lat)))
@@ -839,6 +868,12 @@ def main() -> None:
         default=2,
         help="rounds of the same burst with a different SKU per client (no shared row)",
     )
+    p.add_argument(
+        "--healthz-rounds",
+        type=int,
+        default=2,
+        help="rounds of the same burst as GET /healthz: the floor of HTTP alone on this machine",
+    )
     p.add_argument("--expiring", type=int, default=10_000)
     p.add_argument("--sched-workers", type=int, default=2)
     p.add_argument(
@@ -852,7 +887,7 @@ def main() -> None:
     if a.quick:
         a.skus, a.in_process, a.seconds, a.warmup = 500, 50, 3.0, 1.0
         a.race_clients, a.race_rounds, a.race_gap, a.race_procs = 40, 1, 2.0, 2
-        a.control_rounds = 1
+        a.control_rounds = a.healthz_rounds = 1
         a.expiring = 1000
     parts = set(a.parts.split(","))
     header("bench_orders: placing, racing and expiring orders (issue #4)", a.db,

@@ -215,3 +215,71 @@ def test_idempotent_order_placement(org: OrgClient) -> None:
     again = org.post("/orders", body, expect=201, headers=key)
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first["id"]
     assert avail(org, sku)[1] == 2  # reserved once
+
+
+def test_order_commands_authenticate_before_anything_else(org: OrgClient) -> None:
+    """The order routes authenticate inside their transaction: a bad or missing token is
+    still a 401 even when the body or the path is invalid too, and a refused order (invalid
+    body, known caller) is still audited with its actor."""
+    sku, _ = stocked(org, "5")
+    good = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "1"}]}
+    bad = {"customer": {}, "lines": []}
+    for headers in ({"Authorization": "Bearer nope"}, {"Authorization": ""}):
+        for path, body in (("/orders", good), ("/orders", bad), ("/orders/0/accept", None)):
+            r = org.client.post(f"/api/v1{path}", json=body, headers=headers)
+            assert r.status_code == 401, (path, body, r.text)
+            assert set(r.json()["error"]) == {"code", "message", "details"}
+    r = org.client.post(
+        "/api/v1/orders", json=good, headers={"Authorization": "Bearer x", "Idempotency-Key": ""}
+    )
+    assert r.status_code == 401
+    org.post("/orders", bad, expect=422)
+    refused = [i for i in org.get("/audit?limit=5")["items"] if i["outcome"] == "refused"]
+    assert refused and refused[0]["error_code"] == "validation_error"
+    assert refused[0]["actor_id"] == org.user_id
+
+
+def test_a_lost_reservation_is_rolled_back_and_decided_again(org, uow, engine, monkeypatch):
+    """PostgreSQL places a confirmable order inside a savepoint and reserves last. When the
+    reservation loses (another order took the stock first), everything the attempt wrote is
+    rolled back and the order is decided again: here it loses once and is then confirmed, and
+    an order whose reservation always loses ends as a request, each with exactly one order row,
+    one timeline entry and one event."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite decides under BEGIN IMMEDIATE: no reservation can lose
+    from tests.integration.test_concurrency import actor_for
+
+    sku, _ = stocked(org, "5")
+    actor = actor_for(uow, org)
+    real = orders._reserve_if_available
+    losses = {"left": 1}
+
+    def flaky(conn, org_id, held):
+        if losses["left"] > 0:
+            losses["left"] -= 1
+            return False
+        return real(conn, org_id, held)
+
+    monkeypatch.setattr(orders, "_reserve_if_available", flaky)
+    body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "2"}]}
+    first = uow.write(lambda c: orders.place_order(c, actor, body))
+    assert first["status"] == "confirmed"
+    losses["left"] = 99  # every reservation loses: after the locked attempt, a request
+    second = uow.write(lambda c: orders.place_order(c, actor, body))
+    assert second["status"] == "pending_seller" and second["reservations"] == []
+    assert avail(org, sku) == (Decimal(5), Decimal(2), Decimal(3), "active")
+    for o, event in ((first, "order.confirmed"), (second, "order.requested")):
+        got = org.get(f"/orders/{o['id']}")
+        assert got["status"] == o["status"]
+        assert [t["action"] for t in got["timeline"]] == ["place"]
+        with engine.connect() as c:
+            boxed = (
+                c.execute(
+                    select(outbox.c.event).where(
+                        outbox.c.payload["data"]["order_id"].as_integer() == o["id"]
+                    )  # fmt: skip
+                )
+                .scalars()
+                .all()
+            )
+        assert boxed == [event]

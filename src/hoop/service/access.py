@@ -215,9 +215,25 @@ def login(conn: Connection, email: str, password: str, ttl: int) -> str:
     return _issue_token(conn, row.org_id, row.id, ttl)
 
 
+# Every request runs one of these: on PostgreSQL as constant SQL straight to the driver (no
+# statement built, cache-keyed and compiled per call).
+_PG_USER_TOKEN = """
+SELECT u.id, u.org_id, u.roles, u.supplier_id, u.email, u.active, o.plan, t.expires_at
+  FROM auth_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id
+ WHERE t.token_hash = %(h)s
+"""
+_PG_API_KEY = """
+SELECT k.id, k.org_id, k.roles, k.channel_id, o.plan
+  FROM api_keys k JOIN orgs o ON o.id = k.org_id
+ WHERE k.key_hash = %(h)s AND k.revoked_at IS NULL
+"""
+
+
 def authenticate(conn: Connection, bearer: str) -> Actor:
     """Resolve a bearer token (user token or API key) to an Actor, or raise 401."""
     h = _sha(bearer)
+    if conn.dialect.name == "postgresql":
+        return _authenticate_pg(conn, bearer, h)
     if bearer.startswith(API_KEY_PREFIX):
         row = conn.execute(
             select(api_keys, orgs.c.plan)
@@ -259,6 +275,20 @@ def authenticate(conn: Connection, bearer: str) -> Actor:
         supplier_id=row.supplier_id,
         email=row.email,
     )
+
+
+def _authenticate_pg(conn: Connection, bearer: str, h: str) -> Actor:
+    if bearer.startswith(API_KEY_PREFIX):
+        k = conn.exec_driver_sql(_PG_API_KEY, {"h": h}).first()
+        if k is None:
+            raise Unauthorized("invalid or revoked API key", code="invalid_token")
+        return Actor(org_id=k.org_id, plan=k.plan, roles=tuple(k.roles), kind="api_key",
+                     api_key_id=k.id, channel_id=k.channel_id)  # fmt: skip
+    row = conn.exec_driver_sql(_PG_USER_TOKEN, {"h": h}).first()
+    if row is None or not row.active or row.expires_at < _now():
+        raise Unauthorized("invalid or expired token", code="invalid_token")
+    return Actor(org_id=row.org_id, plan=row.plan, roles=tuple(row.roles), user_id=row.id,
+                 supplier_id=row.supplier_id, email=row.email)  # fmt: skip
 
 
 def create_user(

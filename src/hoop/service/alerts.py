@@ -93,21 +93,23 @@ def sync(
             index_where=alerts.c.status == "open",
         ).returning(alerts.c.id, alerts.c.variant_id, alerts.c.location_id)
         new = {(a.variant_id, a.location_id): a.id for a in conn.execute(stmt)}
+        evs = []
         for r, pos, rop in raise_rows:
             alert_id = new.get((r.variant_id, r.location_id))
             if alert_id is None:
                 continue  # another transaction raised it first
-            raised += 1
             name = getattr(r, "location_name", None) or f"location {r.location_id}"
-            events.emit(
-                conn, org_id, "stock.low",
+            evs.append(events.Event(
+                org_id, "stock.low",
                 {"alert_id": alert_id, "sku": r.sku, "variant_id": r.variant_id,
                  "location_id": r.location_id, "position": fmt(pos), "reorder_point": fmt(rop)},
                 title=f"Low stock: {r.sku} at {name}",
                 body=f"{r.sku} at {name}: available + incoming is {fmt(pos)}, at or under the "
                      f"reorder point {fmt(rop)}.",
                 to_sellers=True,
-            )  # fmt: skip
+            ))  # fmt: skip
+        events.emit_many(conn, evs)  # a fixed number of statements for any number of alerts
+        raised = len(evs)
     return raised + len(resolve_ids)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hoop.adapters.db.tables import idempotency_keys
 from hoop.domain.errors import ValidationFailed
+from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
 
 Result = tuple[int, Any]  # (status code, JSON-ready body)
@@ -39,6 +40,32 @@ def _stored(conn: Connection, org_id: int, key: str, request_hash: str) -> Resul
     return row.status_code, row.response
 
 
+def _once(
+    conn: Connection,
+    org_id: int,
+    key: str,
+    request_hash: str,
+    fn: Callable[[Connection], Result],
+    secrets: tuple[str, ...],
+) -> tuple[Result, bool]:
+    prior = _stored(conn, org_id, key, request_hash)
+    if prior is not None:
+        return prior, True
+    status, body = fn(conn)
+    stored = {**body, **dict.fromkeys(secrets)} if secrets and isinstance(body, dict) else body
+    conn.execute(
+        insert(idempotency_keys).values(
+            org_id=org_id,
+            key=key,
+            request_hash=request_hash,
+            status_code=status,
+            response=stored,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return (status, body), False
+
+
 def run(
     uow: UnitOfWork,
     org_id: int,
@@ -57,23 +84,39 @@ def run(
         )
 
     def once(conn: Connection) -> tuple[Result, bool]:
-        prior = _stored(conn, org_id, key, request_hash)
-        if prior is not None:
-            return prior, True
-        status, body = fn(conn)
-        stored = {**body, **dict.fromkeys(secrets)} if secrets and isinstance(body, dict) else body
-        conn.execute(
-            insert(idempotency_keys).values(
-                org_id=org_id,
-                key=key,
-                request_hash=request_hash,
-                status_code=status,
-                response=stored,
-                created_at=datetime.now(UTC),
-            )
-        )
-        return (status, body), False
+        return _once(conn, org_id, key, request_hash, fn, secrets)
 
+    try:
+        return uow.write(once)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: replay its response.
+        return uow.write(once)
+
+
+def run_as(
+    uow: UnitOfWork,
+    authenticate: Callable[[Connection], Actor],
+    key: str | None,
+    request_hash: str,
+    fn: Callable[[Connection, Actor], Result],
+    secrets: tuple[str, ...] = (),
+) -> tuple[Result, bool]:
+    """`run`, with the caller authenticated by `authenticate` on the transaction's own
+    connection (no separate pool checkout for the token lookup); the key is the actor's org's.
+    An unknown caller is refused (401) before anything else is looked at, as before."""
+
+    def once(conn: Connection) -> tuple[Result, bool]:
+        actor = authenticate(conn)
+        if key is None:
+            return fn(conn, actor), False
+        if not 1 <= len(key) <= 200:
+            raise ValidationFailed(
+                "Idempotency-Key must be 1 to 200 characters", {"header": "Idempotency-Key"}
+            )
+        return _once(conn, actor.org_id, key, request_hash, lambda c: fn(c, actor), secrets)
+
+    if key is None:
+        return uow.write(once)
     try:
         return uow.write(once)
     except IntegrityError:

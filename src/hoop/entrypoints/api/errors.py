@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hoop.domain.errors import HoopError
-from hoop.service import audit
+from hoop.service import access, audit
 
 log = logging.getLogger("hoop.api")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -51,6 +51,23 @@ def _audit_refusal(request: Request, code: str) -> None:
         log.exception("could not audit a refused request")
 
 
+def _authenticate_late(request: Request) -> JSONResponse | None:
+    """A route that authenticates inside its transaction (deps.Writer) never got that far when
+    its body is invalid: authenticate here, so a bad token is a 401 (as where the caller is
+    authenticated first) and a refusal has its actor for the audit."""
+    token = getattr(request.state, "bearer", None)
+    if token is None or getattr(request.state, "actor", None) is not None:
+        return None
+    try:
+        request.state.actor = request.app.state.uow.read(
+            lambda conn: access.authenticate(conn, token)
+        )
+    except HoopError as exc:
+        return envelope(exc.status, exc.code, exc.message, exc.details,
+                        {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)  # fmt: skip
+    return None
+
+
 def _clean_validation(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for e in errors[:50]:
@@ -76,6 +93,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unknown = _authenticate_late(request)
+        if unknown is not None:
+            return unknown
         errors = _clean_validation(list(exc.errors()))
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p != "body")

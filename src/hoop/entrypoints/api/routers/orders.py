@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from hoop.entrypoints.api import schemas as s
 from hoop.entrypoints.api import schemas_orders as so
-from hoop.entrypoints.api.deps import CurrentActor, Page, PathId, ReadAs, UoW, dump, mutate, respond
+from hoop.entrypoints.api.deps import Page, PathId, ReadAs, WriteAs, dump, respond
 from hoop.service import orders
 
 router = APIRouter(tags=["orders"])
 
 
 @router.post("/orders", status_code=201, response_model=so.OrderOut)
-def place_order(body: so.OrderIn, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
+def place_order(body: so.OrderIn, write: WriteAs) -> JSONResponse:
     """Confirmed at once (stock reserved) when every line is in stock; otherwise an order
     request (`pending_seller`) the seller must answer by `respond_by`."""
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: orders.place_order(conn, actor, dump(body)), 201)  # fmt: skip
+    data = dump(body)
+    return write(body, lambda conn, actor: orders.place_order(conn, actor, data), 201)
 
 
 @router.get("/orders", response_model=s.Page[so.OrderSummary])
@@ -41,41 +41,29 @@ def get_order(order_id: PathId, read: ReadAs) -> JSONResponse:
 
 
 @router.post("/orders/{order_id}/accept", response_model=so.OrderOut)
-def accept(order_id: PathId, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, None,
-                  lambda conn: orders.accept(conn, actor, order_id))  # fmt: skip
+def accept(order_id: PathId, write: WriteAs) -> JSONResponse:
+    return write(None, lambda conn, actor: orders.accept(conn, actor, order_id))
 
 
 @router.post("/orders/{order_id}/pay", response_model=so.OrderOut)
-def pay(order_id: PathId, actor: CurrentActor, request: Request, uow: UoW) -> JSONResponse:
-    return mutate(request, uow, actor.org_id, None, lambda conn: orders.pay(conn, actor, order_id))
+def pay(order_id: PathId, write: WriteAs) -> JSONResponse:
+    return write(None, lambda conn, actor: orders.pay(conn, actor, order_id))
 
 
 @router.post("/orders/{order_id}/decline", response_model=so.OrderOut)
-def decline(
-    order_id: PathId, actor: CurrentActor, request: Request, uow: UoW,
-    body: so.ReasonIn | None = None,
-) -> JSONResponse:  # fmt: skip
+def decline(order_id: PathId, write: WriteAs, body: so.ReasonIn | None = None) -> JSONResponse:
     reason = dump(body).get("reason") if body else None
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: orders.decline(conn, actor, order_id, reason))  # fmt: skip
+    return write(body, lambda conn, actor: orders.decline(conn, actor, order_id, reason))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=so.OrderOut)
-def cancel(
-    order_id: PathId, actor: CurrentActor, request: Request, uow: UoW,
-    body: so.ReasonIn | None = None,
-) -> JSONResponse:  # fmt: skip
+def cancel(order_id: PathId, write: WriteAs, body: so.ReasonIn | None = None) -> JSONResponse:
     reason = dump(body).get("reason") if body else None
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: orders.cancel(conn, actor, order_id, reason))  # fmt: skip
+    return write(body, lambda conn, actor: orders.cancel(conn, actor, order_id, reason))
 
 
 @router.post("/orders/{order_id}/pickup", response_model=so.OrderOut)
-def pickup(
-    order_id: PathId, body: so.PickupIn, actor: CurrentActor, request: Request, uow: UoW
-) -> JSONResponse:
+def pickup(order_id: PathId, body: so.PickupIn, write: WriteAs) -> JSONResponse:
     """`picked_up` posts the shipment (reserved units, the rest from `untracked`);
     `delivered` closes the order."""
-    return mutate(request, uow, actor.org_id, body,
-                  lambda conn: orders.pickup(conn, actor, order_id, body.status))  # fmt: skip
+    return write(body, lambda conn, actor: orders.pickup(conn, actor, order_id, body.status))
