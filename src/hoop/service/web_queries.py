@@ -86,10 +86,13 @@ def internal_locations(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
 
 
 def location_names(conn: Connection, actor: Actor) -> dict[int, str]:
+    """Location id -> its code (internal) or its name (virtual: Supplier, Customer, ...)."""
     rows = conn.execute(
-        select(locations.c.id, locations.c.code).where(locations.c.org_id == actor.org_id)
+        select(locations.c.id, locations.c.code, locations.c.name, locations.c.internal).where(
+            locations.c.org_id == actor.org_id
+        )
     ).all()
-    return {r.id: r.code for r in rows}
+    return {r.id: r.code if r.internal else r.name for r in rows}
 
 
 # ------------------------------------------------------------------ dashboard

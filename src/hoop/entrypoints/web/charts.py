@@ -16,7 +16,7 @@ def _nice_max(v: float) -> float:
     if v <= 0:
         return 1.0
     mag = 10 ** (len(str(int(v))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if v <= step * mag:
             return float(step * mag)
     return float(10 * mag)
@@ -27,8 +27,8 @@ def line_chart(
     *,
     label: Callable[[Decimal], str] = lambda v: f"{v:,.0f}",
     projection: Series = (),
-    width: int = 720,
-    height: int = 220,
+    width: int = 960,
+    height: int = 240,
     title: str = "",
 ) -> Markup:
     """An area chart of (day, value) points; `projection` (e.g. replenishment's projected on
@@ -50,7 +50,7 @@ def line_chart(
 
     main = [xy(d, v) for d, v in series]
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{escape(title)}" preserveAspectRatio="none">']  # fmt: skip
+           f'aria-label="{escape(title)}">']  # fmt: skip
     for i in range(5):  # grid and y labels
         v = lo + (hi - lo) * i / 4
         y = round(top + h * (1 - i / 4), 1)
