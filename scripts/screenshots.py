@@ -71,8 +71,12 @@ def main() -> None:
                 page.goto(base + path)
                 page.screenshot(path=str(out / f"{name}.png"), full_page=True)
                 print("saved", out / f"{name}.png")
-            phone = browser.new_context(viewport={"width": 375, "height": 812},
-                                        device_scale_factor=2, is_mobile=True, has_touch=True)
+            phone = browser.new_context(
+                viewport={"width": 375, "height": 812},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+            )
             phone.add_cookies(page.context.cookies())
             mobile = phone.new_page()
             mobile.goto(base + "/orders?status=pending_seller")
