@@ -51,7 +51,7 @@ def product_list(web: WebDep, request: Request) -> Response:
 
     data = web.read(load, "catalog.read")
     if "goto" in data:
-        return redirect(data["goto"])
+        return redirect(data["goto"], request=request)
     nxt = str(data["items"][-1]["id"]) if len(data["items"]) == PAGE else None
     params = {"q": q, "status": status, "cursor": p.get("cursor") if after else None}
     return web.page("products.html", q=q, status=status, params=params, next_cursor=nxt,

@@ -61,10 +61,15 @@ def report_page(kind: str, web: WebDep, request: Request) -> Response:
     data = None
     locations: list[dict[str, Any]] = []
 
+    # reconciliation reads every cost entry and journal row: it runs when asked, not on arrival
+    run = kind != "reconciliation" or p.get("run") == "1"
+
     def load(conn: Connection, actor: Actor) -> Any:
         nonlocal locations
+        if kind == "reconciliation":
+            actor.require("reports.read", feature="reports.advanced")
         locations = wq.internal_locations(conn, actor)
-        return KINDS[kind](p)(conn, actor)
+        return KINDS[kind](p)(conn, actor) if run else None
 
     try:
         data = web.read(load, "reports.read")
