@@ -475,3 +475,27 @@ def test_nothing_typed_produces_a_server_error(web: WebClient, org: OrgClient, o
     ):
         assert web.post(path, form).status_code < 500, (path, odd)
     assert web.http.post("/login", data={"email": odd, "password": odd}).status_code < 500
+
+
+def test_stock_value_series_adds_what_was_posted_since(uow: Any, org: OrgClient) -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from hoop.service import access
+    from hoop.service import web_queries as wq
+
+    actor = uow.read(lambda c: access.authenticate(c, org.token))
+    loc, sku, _ = _stocked(org)  # 10 x 2.50
+
+    def series() -> list[Any]:
+        return list(uow.read(lambda c: wq.stock_value_series(c, actor, 5)))
+
+    first = series()
+    assert first[-1][1] == Decimal("25")
+    org.receive(loc, [{"sku": sku, "qty": "4", "unit_cost": "3"}])
+    back = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    org.receive(loc, [{"sku": sku, "qty": "1", "unit_cost": "1"}], effective_at=back)
+    cached = series()
+    wq._CHANGES.clear()
+    assert cached == series()  # the incremental sum equals one from scratch
+    assert cached[-1][1] == Decimal("38") and cached[-3][1] == Decimal("1")
