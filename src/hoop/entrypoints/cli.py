@@ -67,10 +67,8 @@ def serve(
     web = build_app(settings)
     if scheduler:
         _start_scheduler(settings.scheduler_interval, web.state.uow)
-    console.print(
-        f"Hoop serving on http://{host}:{port}  (web app: sign in at http://{host}:{port}/login; "
-        "API docs at /docs)"
-    )
+    console.print(f"Hoop serving on http://{host}:{port}", soft_wrap=True)
+    console.print(f"  web app: http://{host}:{port}/login   API docs: /docs", soft_wrap=True)
     uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
