@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint format serve bench clean
+.PHONY: install demo test lint format serve bench clean screenshots
 
 install: $(STAMP)
 
@@ -24,6 +24,7 @@ serve: install
 
 test: install
 	$(BIN)/ruff check .
+	@test -x /usr/bin/chromium || echo "note: /usr/bin/chromium is absent, so the browser tests (tests/e2e/test_browser.py) are skipped; apt-get install chromium runs them (.ci/run installs it and makes them required)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -33,6 +34,9 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

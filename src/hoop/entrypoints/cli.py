@@ -79,7 +79,8 @@ def serve(
     web = build_app(settings)
     if scheduler:
         _start_scheduler(settings.scheduler_interval, web.state.uow)
-    console.print(f"Hoop serving on http://{host}:{port}  (API docs at /docs)")
+    console.print(f"Hoop serving on http://{host}:{port}", soft_wrap=True)
+    console.print(f"  web app: http://{host}:{port}/login   API docs: /docs", soft_wrap=True)
     uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
@@ -133,12 +134,22 @@ def verify(
 def demo() -> None:
     """Apply migrations and load the demo org (idempotent: skips if already loaded)."""
     from hoop.bootstrap import upgrade
-    from hoop.service.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo
+    from hoop.service.demo import (
+        APPROVER_EMAIL,
+        DEMO_EMAIL,
+        DEMO_PASSWORD,
+        MANAGER_EMAIL,
+        load_demo,
+    )
 
     upgrade(get_settings().database_url)
     created = load_demo(_uow(), console=console)
     state = "loaded" if created else "already present"
     print(f"demo data {state}. Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    print(
+        f"  web app: http://127.0.0.1:8000/login  (email {DEMO_EMAIL}, password "
+        f"{DEMO_PASSWORD}; also {MANAGER_EMAIL} and {APPROVER_EMAIL}, same password)"
+    )
 
 
 @app.command("import")

@@ -10,7 +10,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hoop.adapters.db.tables import api_keys, auth_tokens, locations, orgs, users
@@ -215,6 +215,11 @@ def login(conn: Connection, email: str, password: str, ttl: int) -> str:
     return _issue_token(conn, row.org_id, row.id, ttl)
 
 
+def logout(conn: Connection, token: str) -> None:
+    """End a session: its token stops working at once."""
+    conn.execute(delete(auth_tokens).where(auth_tokens.c.token_hash == _sha(token)))
+
+
 # Every request runs one of these: on PostgreSQL as constant SQL straight to the driver (no
 # statement built, cache-keyed and compiled per call).
 _PG_USER_TOKEN = """
@@ -371,6 +376,18 @@ def create_api_key(
     out = {"id": key_id, "name": name, "roles": roles, "channel_id": channel_id, "prefix": key[:10]}
     audit.record(conn, actor, "api_key.create", "api_key", key_id, None, out)
     return {**out, "key": key}
+
+
+def list_api_keys(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
+    """The org's API keys (never the key itself: only its prefix), newest first."""
+    actor.require("api_keys.manage")
+    rows = conn.execute(
+        select(api_keys.c.id, api_keys.c.name, api_keys.c.prefix, api_keys.c.roles,
+               api_keys.c.channel_id, api_keys.c.created_at, api_keys.c.revoked_at)
+        .where(api_keys.c.org_id == actor.org_id)
+        .order_by(api_keys.c.id.desc())
+    ).all()  # fmt: skip
+    return [dict(r._mapping) for r in rows]
 
 
 def revoke_api_key(conn: Connection, actor: Actor, key_id: int) -> None:

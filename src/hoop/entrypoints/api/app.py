@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from hoop.config import Settings
+from hoop.entrypoints import web
 from hoop.entrypoints.api import errors
 from hoop.entrypoints.api.routers import (
     access,
@@ -88,6 +89,7 @@ def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
     ):
         api.include_router(r)
     app.include_router(api)
+    web.mount(app)  # the browser pages at / (kept out of /openapi.json)
 
     _document_idempotency_key(app)
 

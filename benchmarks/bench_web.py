@@ -1,0 +1,184 @@
+"""Issue #6: server-side render time of every web page, with the demo data scaled to 10,000
+products and 1,000,000 moves (PostgreSQL).
+
+Set-up: the demo org (`service.demo.load_demo`), then 10,000 more products (one variant each,
+bulk INSERT ... SELECT) and 100 moves per new variant over the last year (bench_costing's
+generator: 1,000,000 moves and their balances), then `costing.recompute` so the cost entries,
+books and journal match the moves, then ANALYZE.
+
+Measure: uvicorn (1 worker, `timed_asgi:app`, which adds `Server-Timing: app;dur=`: the time
+from the request's arrival in the ASGI app to the start of its response: session lookup,
+queries, template rendering) and one sequential httpx client with a session cookie. Each page
+is requested --warmup times, then --samples times; p50 / p99 / max of the server time, and
+p50 of the round trip.
+
+    .venv/bin/python benchmarks/bench_web.py [--products 10000 --moves-per 100 --samples 30]
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from bench_costing import load_history
+from common import (
+    Org,
+    analyze,
+    base_parser,
+    fresh_database,
+    header,
+    line,
+    percentiles,
+    uvicorn_server,
+)
+from sqlalchemy import select, text
+
+from hoop.adapters.db.engine import make_engine
+from hoop.adapters.db.tables import locations, orders, products, stock_documents, users
+from hoop.service import catalog
+from hoop.service import costing as costing_service
+from hoop.service.context import Actor
+from hoop.service.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo
+from hoop.service.unit_of_work import UnitOfWork
+
+_PRODUCTS = """
+INSERT INTO products (org_id, name, description, status, tracking, tracks_expiry,
+                      costing_method, created_at, updated_at)
+SELECT :org, 'Scaled product ' || lpad(i::text, 5, '0'), NULL, 'active', 'none', false, NULL,
+       now(), now()
+FROM generate_series(1, :n) AS i
+"""
+_VARIANTS = """
+INSERT INTO variants (org_id, product_id, sku, gtin, attributes, price, created_at)
+SELECT :org, p.id, 'SCALE-' || lpad(substr(p.name, 16), 5, '0'), NULL, '{}', 99000, now()
+FROM products p WHERE p.org_id = :org AND p.name LIKE 'Scaled product %'
+RETURNING id
+"""
+
+
+def scale(engine: Any, uow: UnitOfWork, n_products: int, per: int) -> tuple[int, int]:
+    org_id, user_id = uow.read(
+        lambda c: c.execute(
+            select(users.c.org_id, users.c.id).where(users.c.email == DEMO_EMAIL)
+        ).one()
+    )
+    actor = Actor(org_id=org_id, plan="enterprise", roles=("owner",), user_id=user_id)
+    with engine.begin() as c:
+        c.execute(text(_PRODUCTS), {"org": org_id, "n": n_products})
+        ids = [r[0] for r in c.execute(text(_VARIANTS), {"org": org_id})]
+    wh = uow.read(lambda c: c.execute(
+        select(locations.c.id).where(locations.c.org_id == org_id, locations.c.code == "KTM-B-01")
+    ).scalar_one())  # fmt: skip
+    virtual = uow.read(lambda c: catalog.virtual_location_ids(c, org_id))
+    org = Org(uow, engine, actor, "", org_id, [wh], [], virtual)
+    t0 = time.perf_counter()
+    n = load_history(org, ids, per, datetime.now(UTC) - timedelta(days=365))
+    line("moves loaded", f"{n:,} in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    uow.write(lambda c: costing_service.recompute(c, org_id, check_only=False))
+    line("costing recomputed (entries, books, journal)", f"{time.perf_counter() - t0:.1f} s")
+    analyze(engine)
+    return org_id, ids[0]
+
+
+def login(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=60)
+    nonce = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert nonce is not None
+    form = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "csrf_token": nonce.group(1)}
+    r = client.post("/login", data=form)
+    assert r.status_code == 303, r.text
+    return client
+
+
+def pages(uow: UnitOfWork, org_id: int, scaled_product: int) -> list[str]:
+    def ids(c: Any) -> tuple[int, int, int]:
+        doc = c.execute(select(stock_documents.c.id).where(stock_documents.c.org_id == org_id)
+                        .order_by(stock_documents.c.id.desc()).limit(1)).scalar_one()  # fmt: skip
+        order = c.execute(select(orders.c.id).where(orders.c.org_id == org_id)
+                          .order_by(orders.c.id).limit(1)).scalar_one()  # fmt: skip
+        demo_product = c.execute(select(products.c.id).where(products.c.org_id == org_id)
+                                 .order_by(products.c.id).limit(1)).scalar_one()  # fmt: skip
+        return doc, order, demo_product
+
+    doc, order, demo_product = uow.read(ids)
+    mid = (datetime.now(UTC) - timedelta(days=180)).date().isoformat()
+    return [
+        "/", "/products", "/products?q=SCALE-0999", "/products?cursor=5000",
+        f"/products/{demo_product}", f"/products/{scaled_product}",
+        "/documents", "/documents/new", "/documents/approvals", f"/documents/{doc}",
+        "/orders", "/orders?status=pending_seller", f"/orders/{order}", "/replenishment",
+        "/reports/valuation", f"/reports/valuation?as_of={mid}", "/reports/cogs",
+        "/reports/reconciliation", "/reports/reconciliation?run=1", "/settings",
+        "/settings/approvals", "/settings/users", "/settings/api-keys", "/settings/webhooks",
+    ]  # fmt: skip
+
+
+def main() -> None:
+    ap = base_parser(__doc__ or "")
+    ap.set_defaults(db="postgres")
+    ap.add_argument("--products", type=int, default=10_000)
+    ap.add_argument("--moves-per", type=int, default=100, help="moves per scaled variant")
+    ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    if a.quick:
+        a.products, a.moves_per, a.samples = 1000, 10, 5
+    with fresh_database(a.db, "hoop_bench_web", keep=a.keep) as db:
+        header("web pages, server-side render time", a.db, products=a.products,
+               moves=a.products * a.moves_per, samples=a.samples)  # fmt: skip
+        engine = make_engine(db.url, pool_size=5)
+        uow = UnitOfWork(engine)
+        t0 = time.perf_counter()
+        load_demo(uow)
+        line("demo org loaded", f"{time.perf_counter() - t0:.1f} s")
+        org_id, first_variant = scale(engine, uow, a.products, a.moves_per)
+        scaled_product = uow.read(
+            lambda c: c.execute(
+                text("SELECT product_id FROM variants WHERE id = :v"), {"v": first_variant}
+            ).scalar_one()
+        )
+        sql = text(
+            "SELECT (SELECT count(*) FROM products WHERE org_id = :o), "
+            "(SELECT count(*) FROM moves WHERE org_id = :o), "
+            "(SELECT count(*) FROM journal_entries WHERE org_id = :o)"
+        )
+        counts = uow.read(lambda c: c.execute(sql, {"o": org_id}).one())
+        line("org: products / moves / journal entries", " / ".join(f"{n:,}" for n in counts))
+        with uvicorn_server(db, workers=1, pool_size=5, app="timed_asgi:app") as srv:
+            client = login(srv.base)
+            t = time.perf_counter()
+            first = client.get("/")
+            dur = re.search(r"dur=([\d.]+)", first.headers["server-timing"])
+            line(
+                "dashboard, first render in a fresh process",
+                f"{float(dur.group(1)):.1f} ms server, {(time.perf_counter() - t) * 1000:.1f} ms "
+                "round trip (sums 90 days of the journal once; later renders add only new rows)",
+            )  # type: ignore[union-attr]
+            print(f"  {'page':<44} {'server p50':>10} {'p99':>8} {'max':>8} {'round trip p50':>15}")
+            worst = 0.0
+            for path in pages(uow, org_id, scaled_product):
+                server, wall = [], []
+                for i in range(a.warmup + a.samples):
+                    t = time.perf_counter()
+                    r = client.get(path)
+                    took = time.perf_counter() - t
+                    assert r.status_code == 200, (path, r.status_code, r.text[:300])
+                    if i >= a.warmup:
+                        dur = re.search(r"dur=([\d.]+)", r.headers["server-timing"])
+                        server.append(float(dur.group(1)) / 1000)  # type: ignore[union-attr]
+                        wall.append(took)
+                p, w = percentiles(server), percentiles(wall)
+                worst = max(worst, p["p99"])
+                flag = "" if p["p99"] < 200 else "  over 200 ms"
+                print(f"  {path:<44} {p['p50']:>8.1f}ms {p['p99']:>6.1f}ms {p['max']:>6.1f}ms "
+                      f"{w['p50']:>13.1f}ms{flag}")  # fmt: skip
+            line("slowest page p99", f"{worst:.1f} ms (target < 200 ms)")
+
+
+if __name__ == "__main__":
+    main()
