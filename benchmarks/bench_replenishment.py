@@ -241,8 +241,8 @@ def main() -> None:
         info = load(org, ARGS.variants, ARGS.shipments, now)
         line("loaded", ", ".join(f"{k} {v:,}" for k, v in info.items())
              + f" in {time.perf_counter() - t0:.0f} s")  # fmt: skip
-        bench_refresh(org)  # also gives every policy its stored reorder point for (b)
         bench_suggestions(org)
+        bench_refresh(org)  # also gives every policy its stored reorder point for (b)
         bench_posting(org, org.variants[: ARGS.variants], org.variants[ARGS.variants :])
 
 

@@ -9,6 +9,7 @@ EOQ, computed safety stock, suggestions and projections need Pro (`replenishment
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from hoop.adapters.db.tables import (
 )
 from hoop.domain import replenishment as rules
 from hoop.domain.errors import NotFound, ValidationFailed
-from hoop.domain.quantities import parse_decimal
+from hoop.domain.quantities import from_scaled, parse_decimal, to_scaled
 from hoop.service import alerts, audit
 from hoop.service.catalog import virtual_location_ids
 from hoop.service.context import Actor
@@ -37,7 +38,8 @@ from hoop.service.queries import variant_by_ref
 
 FEATURE = "replenishment.planning"
 ZERO = Decimal(0)
-CHUNK = 5000  # policies evaluated per round of set-based reads
+CHUNK = 5000  # policies evaluated per round of set-based reads when a page is asked for
+WHOLE_ORG = 2000  # from this many policies on, the reads take the whole org (no id lists)
 rp = replenishment_policies
 
 POLICY_FIELDS = {
@@ -55,13 +57,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _dec(v: Any) -> Decimal | None:
+    """A quantity read either as a Decimal or (lean reads) as its scaled integer."""
+    return from_scaled(v) if isinstance(v, int) else v
+
+
 def policy_of(row: Any) -> rules.Policy:
+    m = row._mapping
     return rules.Policy(
-        method=row.method, min_qty=row.min_qty, max_qty=row.max_qty,
-        safety_stock=row.safety_stock, service_level=row.service_level,
-        lead_time_days=row.lead_time_days, order_cost=row.order_cost,
-        holding_rate=row.holding_rate, demand_window_days=row.demand_window_days,
-        supplier_id=row.supplier_id,
+        m["method"], _dec(m["min_qty"]), _dec(m["max_qty"]), _dec(m["safety_stock"]),
+        _dec(m["service_level"]), _dec(m["lead_time_days"]), _dec(m["order_cost"]),
+        _dec(m["holding_rate"]), m["demand_window_days"], m["supplier_id"],
     )  # fmt: skip
 
 
@@ -101,7 +107,7 @@ def evaluate(conn: Connection, org_id: int, rows: list[Any], now: datetime) -> l
     if not rows:
         return []
     keys = {(r.variant_id, r.location_id) for r in rows}
-    vids = None if len(keys) > CHUNK else {k[0] for k in keys}
+    vids = None if len(keys) >= WHOLE_ORG else {k[0] for k in keys}
     up = db.ancestors(conn, org_id)
     window = max(r.demand_window_days for r in rows)
     customer = virtual_location_ids(conn, org_id)["customer"]
@@ -112,24 +118,42 @@ def evaluate(conn: Connection, org_id: int, rows: list[Any], now: datetime) -> l
     incoming = db.roll_up(incoming_by_location(conn, org_id, vids), keys, up, _add)
     offers = db.offers(conn, org_id, vids)
     out = []
+    chosen: dict[tuple[int, int | None], list[rules.Offer]] = {}  # a variant's, per supplier
     for r in rows:
         k = (r.variant_id, r.location_id)
         policy = policy_of(r)
         demand = rules.demand_from_days(shipped.get(k, {}), r.demand_window_days)
-        p = rules.plan(policy, demand, offers.get(r.variant_id, ()))
+        ck = (r.variant_id, policy.supplier_id)
+        if ck not in chosen:
+            o = rules.choose_offer(offers.get(r.variant_id, ()), policy.supplier_id)
+            chosen[ck] = [o] if o is not None else []
+        p = rules.plan(policy, demand, chosen[ck])
         out.append(Evaluated(r, policy, p, available.get(k, ZERO), incoming.get(k, ZERO)))
     return out
 
 
 def store_plans(conn: Connection, evaluated: list[Evaluated], now: datetime) -> None:
     """Keep each policy's reorder point, so postings can check positions against it."""
-    if evaluated:
-        conn.execute(
-            update(rp).where(rp.c.id == bindparam("pid")).values(
-                reorder_point=bindparam("rop"), computed_at=now
-            ),
-            [{"pid": e.row.id, "rop": e.plan.reorder_point} for e in evaluated],
+    if not evaluated:
+        return
+    if conn.dialect.name == "postgresql":  # one statement, the rows as one JSON parameter
+        conn.exec_driver_sql(
+            "UPDATE replenishment_policies p SET reorder_point = x.rop, computed_at = %(now)s "
+            "FROM json_to_recordset(%(rows)s::json) AS x(id bigint, rop bigint) "
+            "WHERE p.id = x.id",
+            {"rows": _records(evaluated), "now": now},
         )  # fmt: skip
+        return
+    conn.execute(
+        update(rp).where(rp.c.id == bindparam("pid")).values(
+            reorder_point=bindparam("rop"), computed_at=now
+        ),
+        [{"pid": e.row.id, "rop": e.plan.reorder_point} for e in evaluated],
+    )  # fmt: skip
+
+
+def _records(evaluated: list[Evaluated]) -> str:
+    return json.dumps([{"id": e.row.id, "rop": to_scaled(e.plan.reorder_point)} for e in evaluated])
 
 
 # ------------------------------------------------------------------ policies
@@ -310,14 +334,15 @@ def suggestions(
     actor.require("replenishment.read", FEATURE)
     path = _location(conn, actor.org_id, location_id).path if location_id is not None else None
     rows = [
-        r for r in sorted(db.policies(conn, actor.org_id, sku=sku, location_path=path),
-                          key=lambda r: r.id)
+        r for r in sorted(db.policies(conn, actor.org_id, sku=sku, location_path=path,
+                                      lean=True), key=lambda r: r.id)
         if after is None or r.id > after
     ]  # fmt: skip
     now = _now()
     out: list[dict[str, Any]] = []
-    for i in range(0, len(rows), CHUNK):
-        for e in evaluate(conn, actor.org_id, rows[i : i + CHUNK], now):
+    step = CHUNK if limit is not None else max(len(rows), 1)  # a page: chunks; all: one go
+    for i in range(0, len(rows), step):
+        for e in evaluate(conn, actor.org_id, rows[i : i + step], now):
             s = _suggestion(e)
             if s is not None and (supplier_id is None or s["supplier_id"] == supplier_id):
                 out.append(s)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     DateTime,
     Integer,
@@ -34,9 +35,11 @@ from hoop.adapters.db.tables import (
     variants,
 )
 from hoop.adapters.db.types import Scaled
+from hoop.domain.quantities import ZERO, from_scaled
 from hoop.domain.replenishment import Offer
 
 Key = tuple[int, int]  # (variant_id, location_id)
+LEAN_SKIP = frozenset({"created_at", "updated_at", "computed_at", "reorder_point"})
 rp = replenishment_policies
 
 
@@ -50,10 +53,18 @@ def policies(
     ids: Iterable[int] | None = None,
     computed: bool = False,
     lock: bool = False,
+    lean: bool = False,
 ) -> list[Any]:
-    """Policies with their variant's sku and their location's path, in key order."""
+    """Policies with their variant's sku and their location's path, in key order. `lean`
+    leaves out the time stamps and gives quantities as scaled integers (what planning many
+    policies reads; `service.replenishment.policy_of` converts them)."""
+    cols = [
+        c if not lean or not isinstance(c.type, Scaled) else _raw(c).label(c.name)
+        for c in rp.c
+        if not lean or c.name not in LEAN_SKIP
+    ]
     stmt: Select[Any] = (
-        select(rp, variants.c.sku, locations.c.path, locations.c.name.label("location_name"))
+        select(*cols, variants.c.sku, locations.c.path, locations.c.name.label("location_name"))
         .join(variants, variants.c.id == rp.c.variant_id)
         .join(locations, locations.c.id == rp.c.location_id)
         .where(rp.c.org_id == org_id)
@@ -129,6 +140,11 @@ def positions(conn: Connection, org_id: int, variant_ids: Iterable[int]) -> list
     return list(conn.execute(stmt).all())
 
 
+def _raw(col: Any) -> Any:
+    """A Scaled column as its stored integer, without a per-row result processor."""
+    return type_coerce(col, BigInteger)
+
+
 def ancestors(conn: Connection, org_id: int) -> dict[int, list[int]]:
     """Each internal location with itself and every location above it (from the path)."""
     rows = conn.execute(
@@ -168,7 +184,7 @@ def shipped_by_day(
         there = moves.c.to_location_id if out else moves.c.from_location_id
         qty = func.sum(moves.c.qty) if out else -func.sum(moves.c.qty)
         stmt = (
-            select(moves.c.variant_id, here.label("loc"), day, type_coerce(qty, Scaled()))
+            select(moves.c.variant_id, here.label("loc"), day, cast(qty, BigInteger))
             .where(
                 moves.c.org_id == org_id,
                 there == customer_location_id,
@@ -180,11 +196,11 @@ def shipped_by_day(
         return stmt if vids is None else stmt.where(moves.c.variant_id.in_(vids))
 
     out: dict[Key, dict[int, Decimal]] = defaultdict(dict)
-    for variant_id, loc, d, qty in conn.execute(union_all(leg(True), leg(False))):
-        if qty is None:
+    for variant_id, loc, d, scaled in conn.execute(union_all(leg(True), leg(False))).all():
+        if scaled is None:
             continue
         per = out[(variant_id, loc)]
-        per[int(d)] = per.get(int(d), Decimal(0)) + qty
+        per[d] = per.get(d, ZERO) + from_scaled(scaled)
     return out
 
 
@@ -199,14 +215,14 @@ def available_by_location(
         select(
             balances.c.variant_id,
             balances.c.location_id,
-            type_coerce(func.sum(balances.c.on_hand - balances.c.reserved), Scaled()),
+            cast(func.sum(balances.c.on_hand - balances.c.reserved), BigInteger),
         )
         .where(balances.c.org_id == org_id, balances.c.location_id.in_(sellable))
         .group_by(balances.c.variant_id, balances.c.location_id)
     )
     if variant_ids is not None:
         stmt = stmt.where(balances.c.variant_id.in_(sorted(set(variant_ids))))
-    return {(v, loc): q for v, loc, q in conn.execute(stmt) if q}
+    return {(v, loc): from_scaled(q) for v, loc, q in conn.execute(stmt).all() if q}
 
 
 def offers(
@@ -214,16 +230,15 @@ def offers(
 ) -> dict[int, list[Offer]]:
     si = supplier_items
     stmt = select(
-        si.c.variant_id, si.c.supplier_id, si.c.price, si.c.lead_time_days, si.c.moq,
-        si.c.pack_size, si.c.preferred,
+        si.c.variant_id, si.c.supplier_id, _raw(si.c.price), _raw(si.c.lead_time_days),
+        _raw(si.c.moq), _raw(si.c.pack_size), si.c.preferred,
     ).where(si.c.org_id == org_id)  # fmt: skip
     if variant_ids is not None:
         stmt = stmt.where(si.c.variant_id.in_(sorted(set(variant_ids))))
     out: dict[int, list[Offer]] = defaultdict(list)
-    for r in conn.execute(stmt):
-        out[r.variant_id].append(
-            Offer(r.supplier_id, r.price, r.lead_time_days, r.moq, r.pack_size, r.preferred)
-        )
+    f = from_scaled
+    for v, sup, price, lead, moq, pack, pref in conn.execute(stmt).all():
+        out[v].append(Offer(sup, f(price), f(lead), f(moq), f(pack), pref))
     return out
 
 
