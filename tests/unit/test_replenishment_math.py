@@ -167,3 +167,12 @@ def test_validation_names_the_field(policy: Policy, field: str) -> None:
     with pytest.raises(ValidationFailed) as exc:
         validate_policy(policy)
     assert exc.value.details["field"] == field
+
+
+def test_demand_from_sums_matches_demand_from_days() -> None:
+    # the same 10-day window as above: total 20, sum of squares 16 + 36 + 100 = 152
+    from hoop.domain.replenishment import demand_from_sums
+
+    by_days = demand_from_days({0: D(4), 2: D(6), 5: D(10)}, 10)
+    assert demand_from_sums(D(20), D(152), 10) == by_days
+    assert demand_from_sums(D(0), D(0), 90) == demand_from_days({}, 90)

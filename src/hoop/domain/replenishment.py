@@ -17,10 +17,10 @@ stored quantity, and the comparisons use those rounded figures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from statistics import NormalDist
+from typing import NamedTuple
 
 from hoop.domain.errors import ValidationFailed
 
@@ -36,8 +36,7 @@ def q4(x: Decimal) -> Decimal:
     return x.quantize(PLACES, rounding=ROUND_HALF_EVEN)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     method: str
     min_qty: Decimal | None = None
     max_qty: Decimal | None = None
@@ -50,8 +49,7 @@ class Policy:
     supplier_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Offer:
+class Offer(NamedTuple):
     """A supplier item: what one supplier sells this variant for, and how."""
 
     supplier_id: int
@@ -62,16 +60,14 @@ class Offer:
     preferred: bool = False
 
 
-@dataclass(frozen=True)
-class Demand:
+class Demand(NamedTuple):
     daily: Decimal  # d, 4 places
     sigma: Decimal  # 4 places
     total: Decimal
     window_days: int
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """What a policy means today: its reorder point and how it was reached."""
 
     reorder_point: Decimal
@@ -84,8 +80,7 @@ class Plan:
     z: Decimal | None = None  # when safety stock was computed
 
 
-@dataclass(frozen=True)
-class Suggestion:
+class Suggestion(NamedTuple):
     qty: Decimal  # rounded, what to order
     raw_qty: Decimal  # before rounding
     eoq: Decimal | None
@@ -160,6 +155,18 @@ def demand_from_days(by_day: Mapping[int, Decimal], window_days: int) -> Demand:
     return Demand(daily=q4(d), sigma=q4(sigma), total=total, window_days=window_days)
 
 
+def demand_from_sums(total: Decimal, sum_of_squares: Decimal, window_days: int) -> Demand:
+    """The same figures as `demand_from_days`, from the window's total and the sum of the
+    squares of its daily totals (what a database can add up without sending every day)."""
+    if not total and not sum_of_squares:
+        return Demand(daily=ZERO, sigma=ZERO, total=ZERO, window_days=window_days)
+    w = Decimal(window_days)
+    d = total / w
+    var = sum_of_squares / w - d * d
+    sigma = var.sqrt() if var > 0 else ZERO
+    return Demand(daily=q4(d), sigma=q4(sigma), total=total, window_days=window_days)
+
+
 @lru_cache(maxsize=1024)
 def _sqrt(x: Decimal) -> Decimal:
     return x.sqrt()
@@ -171,9 +178,15 @@ def z_score(service_level: Decimal) -> Decimal:
     return q4(Decimal(repr(NormalDist().inv_cdf(float(service_level)))))
 
 
-def plan(policy: Policy, demand: Demand, offers: Iterable[Offer]) -> Plan:
-    """The reorder point (and safety stock and lead time behind it) of a policy today."""
-    offer = choose_offer(offers, policy.supplier_id)
+_CHOOSE = object()
+
+
+def plan(policy: Policy, demand: Demand, offers: Iterable[Offer], chosen: object = _CHOOSE) -> Plan:
+    """The reorder point (and safety stock and lead time behind it) of a policy today.
+    `chosen`: the offer `choose_offer(offers, policy.supplier_id)` gives, when the caller
+    already has it (planning many policies of one variant)."""
+    offer = choose_offer(offers, policy.supplier_id) if chosen is _CHOOSE else chosen
+    assert offer is None or isinstance(offer, Offer)
     if policy.lead_time_days is not None:
         lead, source = policy.lead_time_days, "policy"
     elif offer is not None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
@@ -63,11 +62,10 @@ def _dec(v: Any) -> Decimal | None:
 
 
 def policy_of(row: Any) -> rules.Policy:
-    m = row._mapping
     return rules.Policy(
-        m["method"], _dec(m["min_qty"]), _dec(m["max_qty"]), _dec(m["safety_stock"]),
-        _dec(m["service_level"]), _dec(m["lead_time_days"]), _dec(m["order_cost"]),
-        _dec(m["holding_rate"]), m["demand_window_days"], m["supplier_id"],
+        row.method, _dec(row.min_qty), _dec(row.max_qty), _dec(row.safety_stock),
+        _dec(row.service_level), _dec(row.lead_time_days), _dec(row.order_cost),
+        _dec(row.holding_rate), row.demand_window_days, row.supplier_id,
     )  # fmt: skip
 
 
@@ -78,8 +76,7 @@ def _needs_planning(p: rules.Policy) -> bool:
 # ------------------------------------------------------------------ evaluation
 
 
-@dataclass(frozen=True)
-class Evaluated:
+class Evaluated(NamedTuple):
     row: Any
     policy: rules.Policy
     plan: rules.Plan
@@ -109,25 +106,34 @@ def evaluate(conn: Connection, org_id: int, rows: list[Any], now: datetime) -> l
     keys = {(r.variant_id, r.location_id) for r in rows}
     vids = None if len(keys) >= WHOLE_ORG else {k[0] for k in keys}
     up = db.ancestors(conn, org_id)
-    window = max(r.demand_window_days for r in rows)
     customer = virtual_location_ids(conn, org_id)["customer"]
-    shipped = db.roll_up(
-        db.shipped_by_day(conn, org_id, customer, now, window, vids), keys, up, _merge_days
-    )
+    if conn.dialect.name == "postgresql":  # the database sums each policy's days
+        ids = None if vids is None else [r.id for r in rows]
+        sums = db.demand_sums(conn, org_id, customer, now, ids)
+        shipped: dict[tuple[int, int], dict[int, Decimal]] = {}
+    else:
+        window = max(r.demand_window_days for r in rows)
+        shipped = db.roll_up(
+            db.shipped_by_day(conn, org_id, customer, now, window, vids), keys, up, _merge_days
+        )
+        sums = {}
     available = db.roll_up(db.available_by_location(conn, org_id, vids), keys, up, _add)
     incoming = db.roll_up(incoming_by_location(conn, org_id, vids), keys, up, _add)
     offers = db.offers(conn, org_id, vids)
     out = []
-    chosen: dict[tuple[int, int | None], list[rules.Offer]] = {}  # a variant's, per supplier
+    chosen: dict[tuple[int, int | None], rules.Offer | None] = {}  # a variant's, per supplier
     for r in rows:
         k = (r.variant_id, r.location_id)
         policy = policy_of(r)
-        demand = rules.demand_from_days(shipped.get(k, {}), r.demand_window_days)
+        if sums or not shipped:
+            total, squares = sums.get(r.id, (ZERO, ZERO))
+            demand = rules.demand_from_sums(total, squares, r.demand_window_days)
+        else:
+            demand = rules.demand_from_days(shipped.get(k, {}), r.demand_window_days)
         ck = (r.variant_id, policy.supplier_id)
         if ck not in chosen:
-            o = rules.choose_offer(offers.get(r.variant_id, ()), policy.supplier_id)
-            chosen[ck] = [o] if o is not None else []
-        p = rules.plan(policy, demand, chosen[ck])
+            chosen[ck] = rules.choose_offer(offers.get(r.variant_id, ()), policy.supplier_id)
+        p = rules.plan(policy, demand, (), chosen[ck])
         out.append(Evaluated(r, policy, p, available.get(k, ZERO), incoming.get(k, ZERO)))
     return out
 

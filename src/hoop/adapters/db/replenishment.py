@@ -204,6 +204,44 @@ def shipped_by_day(
     return out
 
 
+_PG_DEMAND = """
+SELECT pid, CAST(sum(q) AS bigint), sum(CAST(q AS numeric) * q)
+FROM (
+    SELECT p.id AS pid,
+           CAST(floor(extract(epoch FROM (%(now)s - m.effective_at)) / 86400) AS int) AS day,
+           sum(CASE WHEN m.to_location_id = %(cust)s THEN m.qty ELSE -m.qty END) AS q
+    FROM replenishment_policies p
+    JOIN locations pl ON pl.id = p.location_id
+    JOIN moves m ON m.org_id = p.org_id AND m.variant_id = p.variant_id
+         AND m.effective_at > %(now)s - p.demand_window_days * interval '1 day'
+         AND m.effective_at <= %(now)s
+         AND (m.to_location_id = %(cust)s OR m.from_location_id = %(cust)s)
+    JOIN locations ml ON ml.id = CASE WHEN m.to_location_id = %(cust)s
+                                      THEN m.from_location_id ELSE m.to_location_id END
+    WHERE p.org_id = %(org)s AND ml.path LIKE pl.path || '%%' {only}
+    GROUP BY p.id, day
+) daily
+GROUP BY pid
+"""
+
+
+def demand_sums(
+    conn: Connection, org_id: int, customer_location_id: int, now: datetime,
+    policy_ids: Iterable[int] | None = None,
+) -> dict[int, tuple[Decimal, Decimal]]:  # fmt: skip
+    """PostgreSQL: {policy id: (units shipped over its window, sum of the squares of the daily
+    totals)} from the policy's location and those under it; a reversed shipment counts back on
+    its own day. The database adds it all up: only one row per policy comes back."""
+    params: dict[str, Any] = {"org": org_id, "cust": customer_location_id, "now": now}
+    only = ""
+    if policy_ids is not None:
+        params["ids"] = sorted(set(policy_ids))
+        only = "AND p.id = ANY(%(ids)s)"
+    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # the day groups sort in memory
+    rows = conn.exec_driver_sql(_PG_DEMAND.format(only=only), params).all()
+    return {pid: (from_scaled(t), Decimal(sq).scaleb(-8)) for pid, t, sq in rows}
+
+
 def available_by_location(
     conn: Connection, org_id: int, variant_ids: Iterable[int] | None = None
 ) -> dict[Key, Decimal]:
