@@ -273,6 +273,31 @@ def test_nothing_typed_produces_a_server_error(web: WebClient, org: OrgClient, o
           "safety_stock": odd, "lead_time_days": odd, "service_level": odd, "order_cost": odd,
           "holding_rate": odd}),
         (f"/products/{prod}/policies/{q or 0}/delete", {}),
+        ("/purchase-orders/new",
+         {"supplier_id": odd, "location_id": odd, "note": odd, "line_sku": odd,
+          "line_qty": odd, "line_price": odd}),
+        ("/purchase-orders/new",
+         {"supplier_id": str(sup), "line_sku": skus[0], "line_qty": odd, "line_price": odd}),
     ):  # fmt: skip
         r = web.post(path, form)
         assert r.status_code < 500, (path, r.text[:300])
+
+
+def test_new_purchase_order_form(web: WebClient, org: OrgClient) -> None:
+    wh, sup, skus, _ = low(org, 2)
+    assert web.get("/purchase-orders/new").status_code == 200
+    form = [("supplier_id", str(sup)), ("location_id", str(wh)), ("note", "by hand"),
+            ("line_sku", skus[0]), ("line_qty", "4"), ("line_price", ""),
+            ("line_sku", ""), ("line_qty", ""), ("line_price", ""),
+            ("line_sku", "NOPE-SKU"), ("line_qty", "2"), ("line_price", "1")]  # fmt: skip
+    bad = web.post("/purchase-orders/new", form)
+    assert bad.status_code == 422 and "NOPE-SKU" in bad.text and 'value="by hand"' in bad.text
+    assert 'aria-invalid="true"' in bad.text and org.get("/purchase-orders")["items"] == []
+    form[9:12] = [("line_sku", skus[1]), ("line_qty", "2"), ("line_price", "1")]
+    ok = web.post("/purchase-orders/new", form)
+    assert ok.status_code == 303, ok.text[:500]
+    po = org.get(ok.headers["location"].replace("/purchase-orders", "/purchase-orders", 1))
+    assert po["status"] == "draft" and po["source"] == "manual"
+    assert [(ln["sku"], ln["qty"], ln["unit_price"]) for ln in po["lines"]] == [
+        (skus[0], "4", "2.5000"), (skus[1], "2", "1.0000")]  # fmt: skip
+    assert web.post("/purchase-orders/new", [("supplier_id", "x")]).status_code == 422

@@ -316,8 +316,14 @@ def suggestions(
     ]  # fmt: skip
     now = _now()
     out: list[dict[str, Any]] = []
-    for i in range(0, len(rows), CHUNK):
-        for e in evaluate(conn, actor.org_id, rows[i : i + CHUNK], now):
+    # a page starts with a small chunk (a page of 25 where most policies are low costs one
+    # round of 100, not 5,000) and grows it fourfold while the page is not full
+    size = CHUNK if limit is None else min(CHUNK, max(4 * limit, 100))
+    i = 0
+    while i < len(rows):
+        chunk, i = rows[i : i + size], i + size
+        size = min(CHUNK, size * 4)
+        for e in evaluate(conn, actor.org_id, chunk, now):
             s = _suggestion(e)
             if s is not None and (supplier_id is None or s["supplier_id"] == supplier_id):
                 out.append(s)

@@ -25,7 +25,7 @@ from hoop.entrypoints.web.common import (
     web_router,
 )
 from hoop.entrypoints.web.render import qty
-from hoop.service import deliveries, purchasing
+from hoop.service import deliveries, purchasing, suppliers
 from hoop.service import web_queries as wq
 from hoop.service.context import Actor
 
@@ -93,6 +93,82 @@ def _page(web: Web, po_id: int, asn_id: int | None, values: dict[str, str] | Non
     return web.page("purchase_order.html", status, values=values, errors=errors,
                     asn_id=asn_id if data["prefill"] is not None else None, open_asns=open_asns,
                     **data)  # fmt: skip
+
+
+ROWS = 5
+
+
+def _new_form(web: Web, values: dict[str, str], rows: list[dict[str, str]],
+              errors: dict[str, str], status: int = 200) -> Response:  # fmt: skip
+    def load(conn: Connection, actor: Actor) -> dict[str, Any]:
+        actor.require("purchasing.write")
+        sups = suppliers.list_suppliers(conn, actor, 500, None, True)
+        return {"suppliers": sups, "locations": wq.internal_locations(conn, actor)}
+
+    ctx = web.read(load)
+    while len(rows) < ROWS:
+        rows.append({"sku": "", "qty": "", "price": ""})
+    return web.page("purchase_order_new.html", status, values=values, rows=rows, errors=errors,
+                    **ctx)  # fmt: skip
+
+
+@router.get("/purchase-orders/new")
+def new_purchase_order(web: WebDep) -> Response:
+    return _new_form(web, {}, [], {})
+
+
+@router.post("/purchase-orders/new")
+def create_purchase_order(web: WebDep) -> Response:
+    values = {k: web.field(k)[:500] for k in ("supplier_id", "location_id", "note")}
+    skus, qtys, prices = web.fields("line_sku"), web.fields("line_qty"), web.fields("line_price")
+    rows = [
+        {"sku": (skus[i] if i < len(skus) else "")[:64],
+         "qty": (qtys[i] if i < len(qtys) else "")[:40],
+         "price": (prices[i] if i < len(prices) else "")[:40]}
+        for i in range(min(max(len(skus), len(qtys), len(prices)), 200))
+    ]  # fmt: skip
+    used = [i for i, r in enumerate(rows) if r["sku"] or r["qty"] or r["price"]]
+    errors: dict[str, str] = {}
+    for f in ("supplier_id", "location_id"):
+        if values[f] and int_or_none(values[f]) is None:
+            errors[f] = "choose one from the list"
+    if not values["supplier_id"]:
+        errors["supplier_id"] = "choose a supplier"
+    if not used:
+        errors["_"] = "add at least one line: a SKU and a quantity"
+    if errors:
+        errors.setdefault("_", "Check the fields marked below.")
+        return _new_form(web, values, rows, errors, 422)
+    data: dict[str, Any] = {"supplier_id": int(values["supplier_id"]), "lines": []}
+    if values["location_id"]:
+        data["location_id"] = int(values["location_id"])
+    if values["note"]:
+        data["note"] = values["note"]
+    for i in used:
+        ln: dict[str, Any] = {"sku": rows[i]["sku"], "qty": rows[i]["qty"]}
+        if rows[i]["price"]:
+            ln["unit_price"] = rows[i]["price"]
+        data["lines"].append(ln)
+    try:
+        po = web.write(lambda conn, actor: purchasing.create_purchase_order(conn, actor, data))
+    except HoopError as exc:
+        if exc.status in (401, 402, 403) or exc.status >= 500:
+            raise
+        d = exc.details if isinstance(exc.details, dict) else {}
+        errors = {"_": exc.message}
+        n = d.get("line")
+        field = d.get("field") if isinstance(d.get("field"), str) else ""
+        if n is None and field.startswith("lines["):
+            n = int_or_none(field[6:].split("]")[0])
+        if isinstance(n, int) and 0 <= n < len(used):
+            errors[f"line-{used[n]}"] = exc.message
+        elif field in ("supplier_id", "location_id"):
+            errors[field] = exc.message
+        elif "supplier_id" in d:
+            errors["supplier_id"] = exc.message
+        return _new_form(web, values, rows, errors, 422)
+    msg = f"Draft purchase order #{po['id']} created: review it and send it."
+    return redirect(f"/purchase-orders/{po['id']}", msg)
 
 
 @router.get("/purchase-orders/{po_id}")
