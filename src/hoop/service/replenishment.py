@@ -309,20 +309,18 @@ def suggestions(
     """Every policy at or under its reorder point, in policy id order, from `after` on."""
     actor.require("replenishment.read", FEATURE)
     path = _location(conn, actor.org_id, location_id).path if location_id is not None else None
-    rows = [
-        r for r in sorted(db.policies(conn, actor.org_id, sku=sku, location_path=path),
-                          key=lambda r: r.id)
-        if after is None or r.id > after
-    ]  # fmt: skip
+    ids = db.policy_ids(conn, actor.org_id, sku=sku, location_path=path, after=after)
     now = _now()
     out: list[dict[str, Any]] = []
-    # a page starts with a small chunk (a page of 25 where most policies are low costs one
-    # round of 100, not 5,000) and grows it fourfold while the page is not full
+    # only the ids are read for the whole org; rows are loaded chunk by chunk. A page starts
+    # with a small chunk (a page of 25 where most policies are low costs one round of 100,
+    # not 5,000) and grows it fourfold while the page is not full
     size = CHUNK if limit is None else min(CHUNK, max(4 * limit, 100))
     i = 0
-    while i < len(rows):
-        chunk, i = rows[i : i + size], i + size
+    while i < len(ids):
+        chunk_ids, i = ids[i : i + size], i + size
         size = min(CHUNK, size * 4)
+        chunk = sorted(db.policies(conn, actor.org_id, ids=chunk_ids), key=lambda r: r.id)
         for e in evaluate(conn, actor.org_id, chunk, now):
             s = _suggestion(e)
             if s is not None and (supplier_id is None or s["supplier_id"] == supplier_id):
