@@ -4,7 +4,8 @@ products and 1,000,000 moves (PostgreSQL).
 Set-up: the demo org (`service.demo.load_demo`), then 10,000 more products (one variant each,
 bulk INSERT ... SELECT) and 100 moves per new variant over the last year (bench_costing's
 generator: 1,000,000 moves and their balances), then `costing.recompute` so the cost entries,
-books and journal match the moves, then ANALYZE.
+books and journal match the moves, then a min/max policy per new variant (min 1,000,000: every
+one is suggested, so /replenishment has 10,000 suggestions to page through), then ANALYZE.
 
 Measure: uvicorn (1 worker, `timed_asgi:app`, which adds `Server-Timing: app;dur=`: the time
 from the request's arrival in the ASGI app to the start of its response: session lookup,
@@ -37,7 +38,15 @@ from common import (
 from sqlalchemy import select, text
 
 from hoop.adapters.db.engine import make_engine
-from hoop.adapters.db.tables import locations, orders, products, stock_documents, users
+from hoop.adapters.db.tables import (
+    locations,
+    orders,
+    products,
+    purchase_orders,
+    replenishment_policies,
+    stock_documents,
+    users,
+)
 from hoop.service import catalog
 from hoop.service import costing as costing_service
 from hoop.service.context import Actor
@@ -50,6 +59,12 @@ INSERT INTO products (org_id, name, description, status, tracking, tracks_expiry
 SELECT :org, 'Scaled product ' || lpad(i::text, 5, '0'), NULL, 'active', 'none', false, NULL,
        now(), now()
 FROM generate_series(1, :n) AS i
+"""
+_POLICIES = """
+INSERT INTO replenishment_policies (org_id, variant_id, location_id, method, min_qty, max_qty,
+                                    demand_window_days, created_at, updated_at)
+SELECT :org, v.id, :loc, 'minmax', 10000000000, 20000000000, 90, now(), now()
+FROM variants v WHERE v.org_id = :org AND v.sku LIKE 'SCALE-%'
 """
 _VARIANTS = """
 INSERT INTO variants (org_id, product_id, sku, gtin, attributes, price, created_at)
@@ -80,6 +95,9 @@ def scale(engine: Any, uow: UnitOfWork, n_products: int, per: int) -> tuple[int,
     t0 = time.perf_counter()
     uow.write(lambda c: costing_service.recompute(c, org_id, check_only=False))
     line("costing recomputed (entries, books, journal)", f"{time.perf_counter() - t0:.1f} s")
+    with engine.begin() as c:
+        n = c.execute(text(_POLICIES), {"org": org_id, "loc": wh}).rowcount
+    line("replenishment policies (all suggested)", f"{n:,}")
     analyze(engine)
     return org_id, ids[0]
 
@@ -95,22 +113,29 @@ def login(base: str) -> httpx.Client:
 
 
 def pages(uow: UnitOfWork, org_id: int, scaled_product: int) -> list[str]:
-    def ids(c: Any) -> tuple[int, int, int]:
+    def ids(c: Any) -> tuple[int, int, int, int, int]:
         doc = c.execute(select(stock_documents.c.id).where(stock_documents.c.org_id == org_id)
                         .order_by(stock_documents.c.id.desc()).limit(1)).scalar_one()  # fmt: skip
         order = c.execute(select(orders.c.id).where(orders.c.org_id == org_id)
                           .order_by(orders.c.id).limit(1)).scalar_one()  # fmt: skip
         demo_product = c.execute(select(products.c.id).where(products.c.org_id == org_id)
                                  .order_by(products.c.id).limit(1)).scalar_one()  # fmt: skip
-        return doc, order, demo_product
+        po = c.execute(select(purchase_orders.c.id).where(purchase_orders.c.org_id == org_id)
+                       .order_by(purchase_orders.c.id).limit(1)).scalar_one()  # fmt: skip
+        mid_policy = c.execute(
+            select(replenishment_policies.c.id).where(replenishment_policies.c.org_id == org_id)
+            .order_by(replenishment_policies.c.id).offset(5000).limit(1)
+        ).scalar()  # fmt: skip
+        return doc, order, demo_product, po, mid_policy or 0
 
-    doc, order, demo_product = uow.read(ids)
+    doc, order, demo_product, po, mid_policy = uow.read(ids)
     mid = (datetime.now(UTC) - timedelta(days=180)).date().isoformat()
     return [
         "/", "/products", "/products?q=SCALE-0999", "/products?cursor=5000",
         f"/products/{demo_product}", f"/products/{scaled_product}",
         "/documents", "/documents/new", "/documents/approvals", f"/documents/{doc}",
         "/orders", "/orders?status=pending_seller", f"/orders/{order}", "/replenishment",
+        f"/replenishment?cursor={mid_policy}", "/purchase-orders", f"/purchase-orders/{po}",
         "/reports/valuation", f"/reports/valuation?as_of={mid}", "/reports/cogs",
         "/reports/reconciliation", "/reports/reconciliation?run=1", "/settings",
         "/settings/approvals", "/settings/users", "/settings/api-keys", "/settings/webhooks",

@@ -1,6 +1,6 @@
 """Screenshots of the main pages for the README, taken in Debian's Chromium over the demo data.
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--only NAME ...]
 
 Loads the demo org into a temporary SQLite database, serves the app with uvicorn on a free
 port, signs in as the demo owner and saves one PNG per page (and the order requests on a
@@ -31,6 +31,9 @@ PAGES = [
     ("receipt", "/documents/new?type=receipt"),
     ("approvals", "/documents/approvals"),
     ("orders", "/orders"),
+    ("replenishment", "/replenishment"),
+    # the demo's partly received order: its first open list entry, found when the page is taken
+    ("purchase-order", "/purchase-orders?status=partially_received"),
     ("valuation", "/reports/valuation"),
     ("settings", "/settings"),
 ]
@@ -51,7 +54,10 @@ def serve(url: str) -> tuple[str, uvicorn.Server]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="docs/screenshots")
-    out = Path(ap.parse_args().out)
+    ap.add_argument("--only", nargs="*", help="retake only these pages (by name)")
+    args = ap.parse_args()
+    out = Path(args.out)
+    only = set(args.only or [])
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/demo.db"
@@ -68,9 +74,18 @@ def main() -> None:
             page.click("button[type=submit]")
             page.wait_for_url(base + "/")
             for name, path in PAGES:
+                if only and name not in only:
+                    continue
                 page.goto(base + path)
+                if name == "purchase-order":  # from the list to the order itself
+                    po = page.locator("[data-po]").first.get_attribute("data-po")
+                    page.goto(f"{base}/purchase-orders/{po}")
                 page.screenshot(path=str(out / f"{name}.png"), full_page=True)
                 print("saved", out / f"{name}.png")
+            if only and "orders-phone" not in only:
+                browser.close()
+                server.should_exit = True
+                return
             phone = browser.new_context(
                 viewport={"width": 375, "height": 812},
                 device_scale_factor=2,

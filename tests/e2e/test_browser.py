@@ -221,3 +221,46 @@ def test_order_requests_on_a_phone(browser: Any, server: str, shop: Shop) -> Non
     page.wait_for_load_state()
     assert "accepted" in page.locator(".flash").inner_text()
     assert shop.api.get(f"/orders/{order}")["status"] == "awaiting_payment"
+
+
+def test_order_a_suggestion_send_and_receive_it(browser: Any, server: str, shop: Shop) -> None:
+    api = shop.api
+    wh = api.location()
+    sup = api.post("/suppliers", {"name": unique("Himal Traders")}, expect=201).json()["id"]
+    skus = [unique("RICE"), unique("DAL")]
+    prod = api.post("/products", {"name": "Jeera Masino Rice", "variants": [
+        {"sku": s} for s in skus]}, expect=201).json()  # fmt: skip
+    for s in skus:
+        api.receive(wh, [{"sku": s, "qty": "3", "unit_cost": "1.50"}])
+        api.post("/supplier-items", {"supplier_id": sup, "sku": s, "price": "1.60",
+                                     "lead_time_days": "5"}, expect=201)  # fmt: skip
+        api.put("/replenishment/policies", {"sku": s, "location_id": wh, "method": "minmax",
+                                            "min": "5", "max": "25"}, expect=200)  # fmt: skip
+    page = login(browser, server, shop)
+    page.click("nav.nav >> text=Replenishment")
+    page.wait_for_url(server + "/replenishment")
+    reason = api.get(f"/replenishment/suggestions?sku={skus[0]}")["items"][0]["reason"]
+    assert reason in page.inner_text("#suggestions")
+    page.uncheck("input[data-select-all]")  # clears every row ...
+    assert not page.is_checked(f"input[name=sku][value='{skus[1]}']")
+    page.check(f"input[name=sku][value='{skus[0]}']")  # ... and picks one
+    page.get_by_role("button", name="Create purchase orders").click()
+    page.wait_for_url(server + "/replenishment/purchase-orders")
+    card = page.locator("[data-po]")
+    assert card.count() == 1 and skus[0] in card.inner_text() and skus[1] not in card.inner_text()
+    card.get_by_role("link", name="Open to review and send").click()
+    page.wait_for_url(f"{server}/purchase-orders/*")
+    po_id = int(page.url.rsplit("/", 1)[1])
+    page.get_by_role("button", name="Send to supplier").click()
+    page.wait_for_load_state()
+    assert "sent to the supplier" in page.locator(".flash").inner_text()
+    qty = page.get_by_label(f"Receive {skus[0]}")
+    assert qty.input_value() == "22"  # 25 - 3, prefilled with what is open
+    qty.fill("22")
+    page.get_by_role("button", name="Receive", exact=True).click()
+    page.wait_for_load_state()
+    assert "Received: receipt #" in page.locator(".flash").inner_text()
+    assert api.get(f"/purchase-orders/{po_id}")["status"] == "received"
+    page.goto(f"{server}/products/{prod['id']}?variant={prod['variants'][0]['id']}")
+    assert "Available 25" in page.inner_text("body")
+    assert api.availability(skus[1])["available"] == "3"

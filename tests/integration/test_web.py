@@ -370,6 +370,7 @@ def test_dashboard_and_every_page_render(web: WebClient, org: OrgClient) -> None
         "/documents/approvals",
         "/orders",
         "/replenishment",
+        "/purchase-orders",
         "/reports/cogs",
         "/settings",
         "/settings/approvals",
@@ -380,7 +381,7 @@ def test_dashboard_and_every_page_render(web: WebClient, org: OrgClient) -> None
         r = web.get(path)
         assert r.status_code == 200, (path, r.text[:300])
         assert 'id="low-stock"' in r.text or path != "/"
-    assert "Coming soon" in web.get("/replenishment").text
+    assert "Nothing needs ordering" in web.get("/replenishment").text
 
 
 def test_secrets_are_shown_once(web: WebClient) -> None:

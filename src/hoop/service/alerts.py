@@ -90,7 +90,9 @@ def sync(
         ])  # fmt: skip
         stmt = stmt.on_conflict_do_nothing(
             index_elements=["org_id", "type", "variant_id", "location_id"],
-            index_where=text("status = 'open'"),  # a literal: PG matches it to the index
+            # a literal, not a bound parameter: once psycopg prepares the statement (its 5th
+            # run on a connection) Postgres cannot match `status = $1` to the partial index
+            index_where=text("status = 'open'"),
         ).returning(alerts.c.id, alerts.c.variant_id, alerts.c.location_id)
         new = {(a.variant_id, a.location_id): a.id for a in conn.execute(stmt)}
         evs = []

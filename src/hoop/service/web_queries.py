@@ -418,3 +418,15 @@ def product_of_variant(conn: Connection, actor: Actor, variant_id: int) -> int:
     if pid is None:
         raise NotFound("no such variant", {"variant_id": variant_id})
     return int(pid)
+
+
+def product_ids(conn: Connection, actor: Actor, variant_ids: list[int]) -> dict[int, int]:
+    """Variant id -> its product's id, for links from rows that name a variant."""
+    if not variant_ids:
+        return {}
+    rows = conn.execute(
+        select(variants.c.id, variants.c.product_id).where(
+            variants.c.org_id == actor.org_id, variants.c.id.in_(sorted(set(variant_ids)))
+        )
+    ).all()
+    return {r.id: r.product_id for r in rows}

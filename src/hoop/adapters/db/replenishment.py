@@ -86,6 +86,24 @@ def policies(
     return list(conn.execute(stmt).all())
 
 
+def policy_ids(
+    conn: Connection, org_id: int, *, sku: str | None = None, location_path: str | None = None,
+    after: int | None = None,
+) -> list[int]:  # fmt: skip
+    """The ids of the policies `policies` would return for these filters, in id order, after
+    `after`: a list page reads these (cheap) and loads only the rows it evaluates."""
+    stmt = select(rp.c.id).where(rp.c.org_id == org_id)
+    if sku is not None:
+        stmt = stmt.join(variants, variants.c.id == rp.c.variant_id).where(variants.c.sku == sku)
+    if location_path is not None:
+        stmt = stmt.join(locations, locations.c.id == rp.c.location_id).where(
+            locations.c.path.startswith(location_path, autoescape=True)
+        )
+    if after is not None:
+        stmt = stmt.where(rp.c.id > after)
+    return list(conn.execute(stmt.order_by(rp.c.id)).scalars())
+
+
 def positions(conn: Connection, org_id: int, variant_ids: Iterable[int]) -> list[Any]:
     """The computed policies of these variants with their position now: available at sellable
     locations under the policy's location, incoming there, and the id of the open low-stock

@@ -13,6 +13,7 @@ from hoop.entrypoints.web import (
     documents,
     orders,
     products,
+    purchase_orders,
     replenishment,
     reports,
     settings,
@@ -21,7 +22,7 @@ from hoop.entrypoints.web.render import HERE
 
 
 def mount(app: FastAPI) -> None:
-    for module in (auth, dashboard, products, documents, orders, replenishment, reports,
-                   settings):  # fmt: skip
+    for module in (auth, dashboard, products, documents, orders, replenishment,
+                   purchase_orders, reports, settings):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

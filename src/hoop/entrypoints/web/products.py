@@ -13,6 +13,7 @@ from hoop.entrypoints.web import replenishment
 from hoop.entrypoints.web.charts import line_chart
 from hoop.entrypoints.web.common import (
     PathId,
+    Web,
     WebDep,
     int_or_none,
     page_cursor,
@@ -61,9 +62,16 @@ def product_list(web: WebDep, request: Request) -> Response:
 @router.get("/products/{product_id}")
 def product_page(product_id: PathId, web: WebDep, request: Request) -> Response:
     p = request.query_params
-    wanted = int_or_none(p.get("variant"))
-    location = int_or_none(p.get("location"))
-    card_cursor = (p.get("card") or "")[:40] or None
+    return _product(web, product_id, p.get)
+
+
+def _product(web: Web, product_id: int, get: Any, policy: dict[str, Any] | None = None,
+             status: int = 200) -> Response:  # fmt: skip
+    """The product page; `policy` carries the policy form's values and errors when a set
+    policy was refused."""
+    wanted = int_or_none(get("variant"))
+    location = int_or_none(get("location"))
+    card_cursor = (get("card") or "")[:40] or None
 
     def load(conn: Connection, actor: Actor) -> dict[str, Any]:
         product = catalog.get_product(conn, actor, product_id)
@@ -79,6 +87,7 @@ def product_page(product_id: PathId, web: WebDep, request: Request) -> Response:
             "card": wq.stock_card(conn, actor, vid, location, 25, card_cursor),
             "series": wq.on_hand_series(conn, actor, vid),
             "projection": replenishment.projection(conn, actor, vid),
+            "policies": replenishment.policies_for(conn, actor, chosen["sku"]),
             "names": wq.location_names(conn, actor),
             "locations": wq.internal_locations(conn, actor),
         }  # fmt: skip
@@ -87,4 +96,22 @@ def product_page(product_id: PathId, web: WebDep, request: Request) -> Response:
     chart = line_chart(data["series"], projection=data["projection"], label=qty,
                        title="On hand, last 90 days")  # fmt: skip
     params = {"variant": data["chosen"]["id"], "location": location}
-    return web.page("product.html", chart=chart, params=params, location=location, **data)
+    policy = policy or {"values": {"method": "minmax"}, "errors": {}}
+    return web.page("product.html", status, chart=chart, params=params, location=location,
+                    policy=policy, **data)  # fmt: skip
+
+
+@router.post("/products/{product_id}/policies")
+def set_policy(product_id: PathId, web: WebDep) -> Response:
+    """Set (create or replace) the chosen variant's policy at a location from the panel."""
+    sku = web.field("sku")[:64]
+    values = replenishment.policy_values(web)
+    done, errors = replenishment.put_policy(web, sku, values)
+    variant = int_or_none(web.field("variant"))
+    if done is None:
+        get = {"variant": str(variant) if variant else None}.get
+        return _product(web, product_id, get, {"values": values, "errors": errors}, 422)
+    back = f"/products/{product_id}" + (f"?variant={variant}" if variant else "")
+    return redirect(back + "#policies",
+                    f"Policy set for {sku}: reorder point {qty(done['reorder_point'])}.",
+                    web.request)  # fmt: skip

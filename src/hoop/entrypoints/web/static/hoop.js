@@ -23,4 +23,11 @@
     var el = e.detail.elt;
     if (el && el.matches && el.matches("[data-scan]") && e.detail.successful) { el.value = ""; el.focus(); }
   });
+  // a header checkbox selects or clears every row checkbox of its name
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (!el.matches || !el.matches("[data-select-all]")) return;
+    el.form.querySelectorAll('input[type=checkbox][name="' + el.dataset.selectAll + '"]')
+      .forEach(function (box) { box.checked = el.checked; });
+  });
 })();
