@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Connection, func, select, type_coerce
 
-from hoop.adapters.db.tables import locations, purchase_order_lines, purchase_orders
+from hoop.adapters.db.tables import purchase_order_lines, purchase_orders
 from hoop.adapters.db.types import Scaled
 
 OPEN_STATUSES = ("draft", "sent", "partially_received")
@@ -41,25 +40,3 @@ def incoming_by_location(
         if qty:
             out[(variant_id, location_id)] = qty
     return out
-
-
-def incoming_under(org_id: int, variant_id: Any, path: Any) -> Any:
-    """A scalar subquery: the incoming quantity of `variant_id` at the locations whose path
-    starts with `path` (columns of the enclosing query), by the same rule as above."""
-    pol, loc = purchase_order_lines, locations.alias("incoming_loc")
-    return (
-        select(type_coerce(func.coalesce(func.sum(pol.c.qty - pol.c.received_qty), 0), Scaled()))
-        .select_from(
-            pol.join(purchase_orders, purchase_orders.c.id == pol.c.purchase_order_id).join(
-                loc, loc.c.id == pol.c.location_id
-            )
-        )
-        .where(
-            pol.c.org_id == org_id,
-            pol.c.variant_id == variant_id,
-            pol.c.open.is_(True),
-            purchase_orders.c.status.in_(OPEN_STATUSES),
-            loc.c.path.startswith(path),
-        )
-        .scalar_subquery()
-    )

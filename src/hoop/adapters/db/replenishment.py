@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -20,13 +20,13 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    text,
     type_coerce,
     union_all,
 )
 
-from hoop.adapters.db.incoming import incoming_under
+from hoop.adapters.db.incoming import OPEN_STATUSES
 from hoop.adapters.db.tables import (
-    alerts,
     balances,
     locations,
     moves,
@@ -115,47 +115,59 @@ def positions(conn: Connection, org_id: int, variant_ids: Iterable[int]) -> list
     miss the stock of the transaction it waited for. When none of the variants has a policy,
     the lock finds nothing and is the only statement a posting pays for alerts."""
     vids = sorted(set(variant_ids))
-    locked = (
-        conn.execute(
-            select(rp.c.id)
-            .where(
-                rp.c.org_id == org_id, rp.c.variant_id.in_(vids), rp.c.reorder_point.is_not(None)
-            )
-            .order_by(rp.c.id)
-            .with_for_update()
-        )
-        .scalars()
-        .all()
-    )
+    pg = conn.dialect.name == "postgresql"
+    locked = conn.execute(_LOCK_PG if pg else _LOCK, {"org": org_id, "vids": vids}).scalars().all()
     if not locked:
         return []
-    loc = locations.alias("stock_loc")
-    available = (
-        select(type_coerce(func.coalesce(func.sum(balances.c.on_hand - balances.c.reserved), 0),
-                           Scaled()))
-        .select_from(balances.join(loc, loc.c.id == balances.c.location_id))
-        .where(balances.c.org_id == org_id, balances.c.variant_id == rp.c.variant_id,
-               loc.c.internal.is_(True), loc.c.sellable, loc.c.path.startswith(locations.c.path))
-        .scalar_subquery()
-    )  # fmt: skip
-    open_alert = (
-        select(alerts.c.id)
-        .where(alerts.c.org_id == org_id, alerts.c.type == "low_stock",
-               alerts.c.status == "open", alerts.c.variant_id == rp.c.variant_id,
-               alerts.c.location_id == rp.c.location_id)
-        .scalar_subquery()
-    )  # fmt: skip
-    stmt = (
-        select(rp.c.id, rp.c.variant_id, rp.c.location_id, rp.c.reorder_point, variants.c.sku,
-               locations.c.name.label("location_name"), available.label("available"),
-               incoming_under(org_id, rp.c.variant_id, locations.c.path).label("incoming"),
-               open_alert.label("open_alert_id"))
-        .join(variants, variants.c.id == rp.c.variant_id)
-        .join(locations, locations.c.id == rp.c.location_id)
-        .where(rp.c.id.in_(locked))
-        .order_by(rp.c.id)
-    )  # fmt: skip
-    return list(conn.execute(stmt).all())
+    rows = conn.execute(_POSITIONS, {"org": org_id, "ids": list(locked)}).all()
+    return [
+        Position(r[0], r[1], r[2], from_scaled(r[3]), r[4], r[5], from_scaled(int(r[6])),
+                 from_scaled(int(r[7])), r[8])
+        for r in rows
+    ]  # fmt: skip
+
+
+class Position(NamedTuple):
+    id: int
+    variant_id: int
+    location_id: int
+    reorder_point: Decimal
+    sku: str
+    location_name: str
+    available: Decimal
+    incoming: Decimal
+    open_alert_id: int | None
+
+
+# Constant SQL (a posting runs these): no statement to build and cache-key per call.
+_LOCK_SQL = (
+    "SELECT id FROM replenishment_policies WHERE org_id = :org AND variant_id IN :vids "
+    "AND reorder_point IS NOT NULL ORDER BY id"
+)
+_LOCK = text(_LOCK_SQL).bindparams(bindparam("vids", expanding=True))
+_LOCK_PG = text(_LOCK_SQL + " FOR UPDATE").bindparams(bindparam("vids", expanding=True))
+_POSITIONS = text(f"""
+SELECT p.id, p.variant_id, p.location_id, p.reorder_point, v.sku, l.name,
+       (SELECT coalesce(sum(b.on_hand - b.reserved), 0)
+          FROM balances b JOIN locations sl ON sl.id = b.location_id
+         WHERE b.org_id = :org AND b.variant_id = p.variant_id AND sl.internal AND sl.sellable
+           AND sl.path LIKE l.path || '%'),
+       (SELECT coalesce(sum(pol.qty - pol.received_qty), 0)
+          FROM purchase_order_lines pol
+          JOIN purchase_orders po ON po.id = pol.purchase_order_id
+          JOIN locations il ON il.id = pol.location_id
+         WHERE pol.org_id = :org AND pol.variant_id = p.variant_id AND pol.open
+           AND po.status IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})
+           AND il.path LIKE l.path || '%'),
+       (SELECT a.id FROM alerts a
+         WHERE a.org_id = :org AND a.type = 'low_stock' AND a.status = 'open'
+           AND a.variant_id = p.variant_id AND a.location_id = p.location_id)
+  FROM replenishment_policies p
+  JOIN variants v ON v.id = p.variant_id
+  JOIN locations l ON l.id = p.location_id
+ WHERE p.id IN :ids
+ ORDER BY p.id
+""").bindparams(bindparam("ids", expanding=True))
 
 
 def _raw(col: Any) -> Any:
