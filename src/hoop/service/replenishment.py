@@ -39,7 +39,7 @@ from hoop.service.queries import variant_by_ref
 FEATURE = "replenishment.planning"
 ZERO = Decimal(0)
 CHUNK = 5000  # policies evaluated per round of set-based reads when a page is asked for
-WHOLE_ORG = 2000  # from this many policies on, the reads take the whole org (no id lists)
+WHOLE_ORG = 10_000  # from this many policies on (never a page's chunk), reads take the whole org
 rp = replenishment_policies
 
 POLICY_FIELDS = {
