@@ -108,7 +108,8 @@ def evaluate(conn: Connection, org_id: int, rows: list[Any], now: datetime) -> l
     vids = None if len(keys) >= WHOLE_ORG else {k[0] for k in keys}
     up = db.ancestors(conn, org_id)
     customer = virtual_location_ids(conn, org_id)["customer"]
-    if conn.dialect.name == "postgresql":  # the database sums each policy's days
+    pg = conn.dialect.name == "postgresql"
+    if pg:  # the database sums each policy's days
         ids = None if vids is None else [r.id for r in rows]
         sums = db.demand_sums(conn, org_id, customer, now, ids)
         shipped: dict[tuple[int, int], dict[int, Decimal]] = {}
@@ -126,7 +127,7 @@ def evaluate(conn: Connection, org_id: int, rows: list[Any], now: datetime) -> l
     for r in rows:
         k = (r.variant_id, r.location_id)
         policy = policy_of(r)
-        if sums or not shipped:
+        if pg:
             total, squares = sums.get(r.id, (ZERO, ZERO))
             demand = rules.demand_from_sums(total, squares, r.demand_window_days)
         else:

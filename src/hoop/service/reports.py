@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, func, or_, select, type_coerce
+from sqlalchemy import Connection, and_, func, or_, select
 
 from hoop.adapters.db import costing as costing_db
 from hoop.adapters.db.tables import (
@@ -25,6 +25,7 @@ from hoop.adapters.db.tables import (
     orgs,
     variants,
 )
+from hoop.adapters.db.types import raw_scaled as _raw
 from hoop.domain.costing import share
 from hoop.domain.dates import parse_instant
 from hoop.domain.errors import NotFound, ValidationFailed
@@ -38,10 +39,6 @@ from hoop.domain.quantities import (
     from_scaled,
 )
 from hoop.service.context import Actor
-
-
-def _raw(col: Any) -> Any:
-    return type_coerce(col, BigInteger)
 
 
 def _now() -> datetime:
@@ -406,9 +403,11 @@ def reconcile(conn: Connection, org: int, *, deep: bool = False) -> dict[str, An
     books = {
         r[0]: (int(r[1]), int(r[2]))
         for r in conn.execute(
-            select(cost_books.c.variant_id, _raw(cost_books.c.value), _raw(cost_books.c.qty)).where(
-                cost_books.c.org_id == org, cost_books.c.book.is_not(None)
-            )
+            select(
+                cost_books.c.variant_id,
+                _raw(cost_books.c.value),
+                _raw(cost_books.c.qty),
+            ).where(cost_books.c.org_id == org, cost_books.c.book.is_not(None))
         )  # fmt: skip
     }
     journal_bal: dict[int, int] = defaultdict(int)

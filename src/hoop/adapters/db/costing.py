@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Connection, and_, delete, or_, select, type_coerce
+from sqlalchemy import Connection, and_, delete, or_, select
 
 from hoop.adapters.db import bulk
 from hoop.adapters.db.tables import (
@@ -35,6 +35,7 @@ from hoop.adapters.db.tables import (
     moves,
     variants,
 )
+from hoop.adapters.db.types import raw_scaled as _raw
 from hoop.domain.costing import (
     Book,
     CostedMove,
@@ -50,10 +51,6 @@ from hoop.domain.journal import entry_for
 from hoop.domain.quantities import from_scaled
 
 CHUNK = 500  # variants per replay batch
-
-
-def _raw(col: Any) -> Any:
-    return type_coerce(col, BigInteger)
 
 
 def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:

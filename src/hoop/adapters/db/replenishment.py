@@ -21,7 +21,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    type_coerce,
     union_all,
 )
 
@@ -34,7 +33,7 @@ from hoop.adapters.db.tables import (
     supplier_items,
     variants,
 )
-from hoop.adapters.db.types import Scaled
+from hoop.adapters.db.types import Scaled, raw_scaled
 from hoop.domain.quantities import ZERO, from_scaled
 from hoop.domain.replenishment import Offer
 
@@ -59,7 +58,7 @@ def policies(
     leaves out the time stamps and gives quantities as scaled integers (what planning many
     policies reads; `service.replenishment.policy_of` converts them)."""
     cols = [
-        c if not lean or not isinstance(c.type, Scaled) else _raw(c).label(c.name)
+        c if not lean or not isinstance(c.type, Scaled) else raw_scaled(c).label(c.name)
         for c in rp.c
         if not lean or c.name not in LEAN_SKIP
     ]
@@ -168,11 +167,6 @@ SELECT p.id, p.variant_id, p.location_id, p.reorder_point, v.sku, l.name,
  WHERE p.id IN :ids
  ORDER BY p.id
 """).bindparams(bindparam("ids", expanding=True))
-
-
-def _raw(col: Any) -> Any:
-    """A Scaled column as its stored integer, without a per-row result processor."""
-    return type_coerce(col, BigInteger)
 
 
 def ancestors(conn: Connection, org_id: int) -> dict[int, list[int]]:
@@ -298,8 +292,8 @@ def offers(
 ) -> dict[int, list[Offer]]:
     si = supplier_items
     stmt = select(
-        si.c.variant_id, si.c.supplier_id, _raw(si.c.price), _raw(si.c.lead_time_days),
-        _raw(si.c.moq), _raw(si.c.pack_size), si.c.preferred,
+        si.c.variant_id, si.c.supplier_id, raw_scaled(si.c.price), raw_scaled(si.c.lead_time_days),
+        raw_scaled(si.c.moq), raw_scaled(si.c.pack_size), si.c.preferred,
     ).where(si.c.org_id == org_id)  # fmt: skip
     if variant_ids is not None:
         stmt = stmt.where(si.c.variant_id.in_(sorted(set(variant_ids))))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect
+from sqlalchemy import BigInteger, DateTime, Dialect, type_coerce
 from sqlalchemy.types import TypeDecorator
 
 from hoop.domain.quantities import from_scaled, to_scaled
@@ -48,3 +48,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def raw_scaled(col: Any) -> Any:
+    """A Scaled column (or sum of them) as its stored integer: no per-row result processor,
+    for reads of many rows that do their own arithmetic."""
+    return type_coerce(col, BigInteger)
