@@ -369,3 +369,19 @@ def test_suggestions_become_draft_purchase_orders_and_stop_being_suggested(
                  expect=201).json()  # fmt: skip
     assert r["purchase_orders"] == [] and r["skipped"][0]["reason"] == "no supplier sells it"
     org.post("/replenishment/suggestions/purchase-orders", {"skus": ["NOPE"]}, expect=422)
+
+
+def test_lead_times_past_ten_years_are_refused_not_a_500(org: OrgClient) -> None:
+    # a lead time of 10^8 days would put expected dates outside the calendar
+    sku = unique("T")
+    org.product([sku])
+    wh = org.location()
+    sup = supplier(org)
+    r = org.post("/supplier-items", {"supplier_id": sup, "sku": sku, "price": "1",
+                                     "lead_time_days": "100000000"}, expect=422).json()  # fmt: skip
+    assert r["error"]["details"]["field"] == "lead_time_days"
+    body = {"sku": sku, "location_id": wh, "method": "minmax", "min": "1", "max": "2",
+            "lead_time_days": "100000000"}  # fmt: skip
+    r = org.put("/replenishment/policies", body, expect=422).json()
+    assert r["error"]["details"]["field"] == "lead_time_days"
+    assert org.get("/replenishment/policies")["items"] == []

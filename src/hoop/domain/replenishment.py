@@ -30,6 +30,7 @@ PLACES = Decimal("0.0001")
 DEFAULT_SERVICE_LEVEL = Decimal("0.95")
 DEFAULT_WINDOW_DAYS = 90
 METHODS = ("minmax", "eoq")
+MAX_LEAD_TIME_DAYS = Decimal(3650)  # ten years: dates computed from it stay in the calendar
 
 
 def q4(x: Decimal) -> Decimal:
@@ -103,6 +104,8 @@ def validate_policy(p: Policy) -> Policy:
         field = name.removesuffix("_qty")
         if v is not None and v < 0:
             raise bad(field, f"{field} must not be negative")
+    if p.lead_time_days is not None and p.lead_time_days > MAX_LEAD_TIME_DAYS:
+        raise bad("lead_time_days", f"lead_time_days must be at most {MAX_LEAD_TIME_DAYS}")
     if p.method == "minmax":
         if p.min_qty is None or p.max_qty is None:
             raise bad("min" if p.min_qty is None else "max", "minmax needs min and max")

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from hoop.adapters.db.tables import orgs, supplier_items, suppliers, variants
 from hoop.domain.errors import Conflict, NotFound, ValidationFailed
 from hoop.domain.quantities import ZERO, parse_decimal
+from hoop.domain.replenishment import MAX_LEAD_TIME_DAYS
 from hoop.service import audit
 from hoop.service.catalog import resolve_variants
 from hoop.service.context import Actor
@@ -201,6 +202,10 @@ def _item_values(data: dict[str, Any]) -> dict[str, Any]:
         out["price"] = number(data["price"], "price")
     if "lead_time_days" in data:
         out["lead_time_days"] = number(data["lead_time_days"], "lead_time_days")
+        if out["lead_time_days"] > MAX_LEAD_TIME_DAYS:
+            raise ValidationFailed(
+                f"lead_time_days must be at most {MAX_LEAD_TIME_DAYS}", {"field": "lead_time_days"}
+            )
     if "moq" in data:
         out["moq"] = number(data["moq"], "moq")
     if "pack_size" in data:
