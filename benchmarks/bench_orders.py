@@ -452,19 +452,85 @@ def client_loop(
     out.put((lat, dict(codes), dict(statuses), phases, time.process_time(), sample_error))
 
 
+def raw_client_proc(
+    base: str,
+    token: str,
+    skus: list[str],
+    start_at: float,
+    warmup: float,
+    seconds: float,
+    seed: int,
+    conns: int,
+    out: Any,
+) -> None:
+    """`conns` closed-loop clients on one asyncio loop (rawhttp: tens of microseconds of CPU
+    per request), each on its own keep-alive connection; otherwise as client_loop."""
+    import asyncio
+
+    import rawhttp
+
+    lat: list[float] = []
+    codes: Counter[int] = Counter()
+    statuses: Counter[str] = Counter()
+    phases: list[dict[str, float]] = []
+    errors: list[str] = []
+    measure_from, stop_at = start_at + warmup, start_at + warmup + seconds
+
+    async def one(k: int) -> None:
+        rnd = random.Random(seed * 1000 + k)
+        c = await rawhttp.Connection(base).open()
+        await c.request(rawhttp.encode("GET", "/healthz", c.hostport))
+        await rawhttp.sleep_until(start_at)
+        i = 0
+        while (now := time.time()) < stop_at:
+            req = rawhttp.encode("POST", "/api/v1/orders", c.hostport, token,
+                                 order_body(rnd.choice(skus), i))  # fmt: skip
+            r, dt = await c.request(req)
+            if now >= measure_from:
+                lat.append(dt)
+                codes[r.status] += 1
+                if "server-timing" in r.headers:
+                    phases.append(parse_timing(r.headers["server-timing"]))
+                if r.status == 201:
+                    statuses[r.json()["status"]] += 1
+                elif not errors:
+                    errors.append(r.body[:300].decode(errors="replace"))
+            i += 1
+        c.close()
+
+    async def main() -> None:
+        await asyncio.gather(*(one(k) for k in range(conns)))
+
+    asyncio.run(main())
+    out.put((lat, dict(codes), dict(statuses), phases, time.process_time(),
+             errors[0] if errors else ""))  # fmt: skip
+
+
 def throughput(
     db: Database, srv: Any, cat: Catalog, label: str, skus: list[str], a: Any
 ) -> dict[str, float]:
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     start_at = time.time() + 1.0
-    procs = [
-        ctx.Process(
-            target=client_loop,
-            args=(srv.base, cat.org.token, skus, start_at, a.warmup, a.seconds, 100 + n, q),
-        )
-        for n in range(a.clients)
-    ]
+    if a.client == "raw":
+        per = [a.clients // a.client_procs + (i < a.clients % a.client_procs)
+               for i in range(a.client_procs)]  # fmt: skip
+        procs = [
+            ctx.Process(
+                target=raw_client_proc,
+                args=(srv.base, cat.org.token, skus, start_at, a.warmup, a.seconds, 100 + n, m, q),
+            )  # fmt: skip
+            for n, m in enumerate(per)
+            if m
+        ]
+    else:
+        procs = [
+            ctx.Process(
+                target=client_loop,
+                args=(srv.base, cat.org.token, skus, start_at, a.warmup, a.seconds, 100 + n, q),
+            )
+            for n in range(a.clients)
+        ]
     for pr in procs:
         pr.start()
     pg = PgBackendCpu(db)
@@ -493,7 +559,7 @@ def throughput(
     pct = percentiles(lat)
     print(f"{label}:")
     line(
-        f"orders/s ({a.clients} clients, {a.workers} workers)",
+        f"orders/s ({a.clients} clients ({a.client}), {a.workers} workers)",
         f"{ok / a.seconds:,.0f} orders/s  ({ok} placed in {a.seconds:.0f} s)",
     )
     line("latency per request", fmt_pct(pct))
@@ -566,6 +632,60 @@ def race_proc(
     out.put(results)
 
 
+def raw_race_proc(
+    base: str, token: str, plan: list[list[str | None]], starts: list[float], first: int, out: Any
+) -> None:
+    """race_proc on one asyncio loop with rawhttp: every connection opened before the first
+    start; at each start all of this process's requests are written (the writes take
+    microseconds each), then the responses are read as they come. Same results as race_proc."""
+    import asyncio
+
+    import rawhttp
+
+    results: list[tuple[int, int, float, float, int, str, dict[str, float]]] = []
+
+    async def take(r: int, k: int, sent: float, sent_wall: float) -> None:
+        resp = await conns[k].receive()
+        dt = time.perf_counter() - sent
+        if resp.status == 201:
+            status = resp.json().get("status", "")
+        elif plan[r][k] is None and resp.status == 200:
+            status = "ok"
+        else:
+            status = resp.body.decode(errors="replace")
+        ph = parse_timing(resp.headers.get("server-timing", ""))
+        results.append((r, first + k, sent_wall, dt, resp.status, status[:200], ph))
+
+    conns: list[Any] = []
+
+    async def main() -> None:
+        conns.extend([await rawhttp.Connection(base).open() for _ in plan[0]])
+        for c in conns:
+            await c.request(rawhttp.encode("GET", "/healthz", c.hostport))
+        for r, go in enumerate(starts):
+            reqs = [
+                rawhttp.encode("GET", "/healthz", c.hostport)
+                if plan[r][k] is None
+                else rawhttp.encode(
+                    "POST", "/api/v1/orders", c.hostport, token, order_body(plan[r][k], first + k)
+                )  # fmt: skip
+                for k, c in enumerate(conns)
+            ]
+            await rawhttp.sleep_until(go)
+            sent: list[float] = []
+            for c, req in zip(conns, reqs, strict=True):
+                sent.append(time.perf_counter())
+                c.send(req)
+            sent_wall = time.time() - go
+
+            await asyncio.gather(*(take(r, k, sent[k], sent_wall) for k in range(len(conns))))
+        for c in conns:
+            c.close()
+
+    asyncio.run(main())
+    out.put(results)
+
+
 def race(srv: Any, cat: Catalog, a: Any) -> None:
     """The race rounds (all clients, one SKU with --race-units units; the first round is
     cold), then --control-rounds in which every client orders a different, well-stocked SKU:
@@ -586,8 +706,9 @@ def race(srv: Any, cat: Catalog, a: Any) -> None:
     procs, k0 = [], 0
     for m in per:
         cols = [row[k0 : k0 + m] for row in plan]
+        target = raw_race_proc if a.client == "raw" else race_proc
         procs.append(
-            ctx.Process(target=race_proc, args=(srv.base, cat.org.token, cols, starts, k0, q))
+            ctx.Process(target=target, args=(srv.base, cat.org.token, cols, starts, k0, q))
         )
         k0 += m
     for pr in procs:
@@ -854,11 +975,25 @@ def main() -> None:
     p.add_argument("--in-process", type=int, default=300, help="orders per kind in part 0")
     p.add_argument("--seconds", type=float, default=15.0, help="measured window per HTTP run")
     p.add_argument("--warmup", type=float, default=3.0)
-    p.add_argument("--clients", type=int, default=8, help="client processes (part 1)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients (part 1)")
+    p.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: benchmarks/rawhttp.py on asyncio (tens of us of CPU per request); httpx: "
+        "one httpx client per process (part 1) or thread (part 2), ~1.3 ms CPU per request",
+    )
+    p.add_argument("--client-procs", type=int, default=2, help="processes of raw clients")
+    p.add_argument(
+        "--phases",
+        action="store_true",
+        help="serve bench_orders:phased_app (per-request phases in Server-Timing; adds a "
+        "listener on every statement) instead of the plain app",
+    )
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--pool-size", type=int, default=10, help="HOOP_POOL_SIZE per worker")
     p.add_argument("--race-clients", type=int, default=200)
-    p.add_argument("--race-procs", type=int, default=4, help="client processes for the race")
+    p.add_argument("--race-procs", type=int, default=2, help="client processes for the race")
     p.add_argument("--race-units", type=int, default=10)
     p.add_argument("--race-rounds", type=int, default=5, help="measured rounds (after a cold one)")
     p.add_argument("--race-gap", type=float, default=4.0, help="seconds between race rounds")
@@ -914,7 +1049,10 @@ def main() -> None:
         org.engine.dispose()  # the server has its own engines; fork the clients clean
         if parts & {"http", "race"}:
             with uvicorn_server(
-                db, workers=a.workers, pool_size=a.pool_size, app="bench_orders:phased_app"
+                db,
+                workers=a.workers,
+                pool_size=a.pool_size,
+                app="bench_orders:phased_app" if a.phases else "hoop.entrypoints.asgi:app",
             ) as srv:
                 if "http" in parts:
                     print("1. Orders over HTTP:")

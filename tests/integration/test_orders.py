@@ -239,42 +239,70 @@ def test_order_commands_authenticate_before_anything_else(org: OrgClient) -> Non
     assert refused[0]["actor_id"] == org.user_id
 
 
-def test_a_lost_reservation_is_rolled_back_and_decided_again(org, uow, engine, monkeypatch):
-    """PostgreSQL places a confirmable order inside a savepoint and reserves last. When the
-    reservation loses (another order took the stock first), everything the attempt wrote is
-    rolled back and the order is decided again: here it loses once and is then confirmed, and
-    an order whose reservation always loses ends as a request, each with exactly one order row,
-    one timeline entry and one event."""
+def test_a_lost_reservation_writes_nothing_and_is_decided_again(org, uow, engine, monkeypatch):
+    """PostgreSQL reads availability without a lock and reserves in the statement that writes
+    the order, only where the stock is still there. Here another transaction ships stock
+    between the read and the write (a real, committed shipment on another connection), so the
+    reservation loses: nothing of the attempt may remain, and the order is decided again from
+    a fresh read. Each order ends with one order row, one timeline entry and one event."""
     if engine.dialect.name != "postgresql":
         return  # SQLite decides under BEGIN IMMEDIATE: no reservation can lose
-    from tests.integration.test_concurrency import actor_for
+    from tests.integration.test_concurrency import actor_for, post
 
-    sku, _ = stocked(org, "5")
     actor = actor_for(uow, org)
-    real = orders._reserve_if_available
-    losses = {"left": 1}
+    real = orders._allocation
+    competitor: list[dict] = []
 
-    def flaky(conn, org_id, held):
-        if losses["left"] > 0:
-            losses["left"] -= 1
-            return False
-        return real(conn, org_id, held)
+    def after_the_read(lines, slots, default_location):
+        if competitor:  # the first decision only: then another transaction ships first
+            post(uow, actor, competitor.pop())
+        return real(lines, slots, default_location)
 
-    monkeypatch.setattr(orders, "_reserve_if_available", flaky)
-    body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "2"}]}
-    first = uow.write(lambda c: orders.place_order(c, actor, body))
-    assert first["status"] == "confirmed"
-    losses["left"] = 99  # every reservation loses: after the locked attempt, a request
-    second = uow.write(lambda c: orders.place_order(c, actor, body))
-    assert second["status"] == "pending_seller" and second["reservations"] == []
-    assert avail(org, sku) == (Decimal(5), Decimal(2), Decimal(3), "active")
-    for o, event in ((first, "order.confirmed"), (second, "order.requested")):
+    monkeypatch.setattr(orders, "_allocation", after_the_read)
+
+    def placed(sku: str, qty: str, ship: dict) -> dict:
+        competitor.append(ship)
+        body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": qty}]}
+        out = uow.write(lambda c: orders.place_order(c, actor, body))
+        assert not competitor  # the shipment did run in between
+        return out
+
+    # 1. one row: 5 on hand, an order for 2; 4 are shipped in between, so 1 is left < 2 and
+    #    the conditional reservation takes nothing. Decided again: 1 available < 2, a request.
+    sku1, loc1 = stocked(org, "5")
+    ship1 = {"type": "shipment", "from_location_id": loc1, "lines": [{"sku": sku1, "qty": "4"}]}
+    first = placed(sku1, "2", ship1)
+    assert first["status"] == "pending_seller" and first["reservations"] == []
+    assert avail(org, sku1) == (Decimal(1), Decimal(0), Decimal(1), "active")
+
+    # 2. several rows: home 3 (the default location), b 4, c 2; an order for 5 allocates
+    #    home 3 + b 2 (home first, then the fullest). 3 are shipped from b in between, leaving
+    #    1 < 2 there: the statement reserved home's row but not b's, so the savepoint is rolled
+    #    back. Decided again from home 3, b 1, c 2 = 6 >= 5: home 3, then the fullest, c 2.
+    sku2 = unique("L")
+    org.product([sku2])
+    home, b, c = org.location(), org.location(), org.location()
+    for loc, qty in ((home, "3"), (b, "4"), (c, "2")):
+        org.receive(loc, [{"sku": sku2, "qty": qty, "unit_cost": "1"}])
+    org.patch("/org", {"default_shipping_location_id": home}, expect=200)
+    ship2 = {"type": "shipment", "from_location_id": b, "lines": [{"sku": sku2, "qty": "3"}]}
+    second = placed(sku2, "5", ship2)
+    assert second["status"] == "confirmed"
+    assert sorted((r["location_id"], r["qty"]) for r in second["reservations"]) == sorted(
+        [(home, Decimal(3)), (c, Decimal(2))]
+    )
+    # on hand 3 + 1 + 2 = 6, reserved 5, available 1; nothing left reserved at b
+    assert avail(org, sku2) == (Decimal(6), Decimal(5), Decimal(1), "active")
+    at_b = org.availability(sku2, b)
+    assert (Decimal(at_b["reserved"]), Decimal(at_b["available"])) == (Decimal(0), Decimal(1))
+
+    for o, event in ((first, "order.requested"), (second, "order.confirmed")):
         got = org.get(f"/orders/{o['id']}")
         assert got["status"] == o["status"]
         assert [t["action"] for t in got["timeline"]] == ["place"]
-        with engine.connect() as c:
+        with engine.connect() as conn:
             boxed = (
-                c.execute(
+                conn.execute(
                     select(outbox.c.event).where(
                         outbox.c.payload["data"]["order_id"].as_integer() == o["id"]
                     )  # fmt: skip

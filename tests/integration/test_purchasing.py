@@ -756,7 +756,9 @@ def test_audit_events_and_idempotency(org: OrgClient, uow: Any) -> None:
         assert a in actions, a
     events = uow.read(
         lambda c: c.execute(
-            select(outbox.c.event, outbox.c.payload).where(outbox.c.org_id == org.org_id)
+            select(outbox.c.event, outbox.c.payload)
+            .where(outbox.c.org_id == org.org_id)
+            .order_by(outbox.c.id)
         ).all()
     )
     names = [e for e, _ in events]

@@ -116,7 +116,9 @@ def test_minmax_alert_raised_kept_once_and_resolved(org: OrgClient, engine: Any)
     assert open_alerts(org, sku) == []
     with engine.connect() as conn:
         events = conn.execute(
-            select(outbox.c.event, outbox.c.payload).where(outbox.c.org_id == org.org_id)
+            select(outbox.c.event, outbox.c.payload)
+            .where(outbox.c.org_id == org.org_id)
+            .order_by(outbox.c.id)
         ).all()
         notes = conn.execute(
             select(notifications.c.title).where(

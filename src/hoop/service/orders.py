@@ -1,9 +1,9 @@
 """Marketplace orders: confirmed at once when every line is in stock, an order request for the
 seller otherwise; accept, decline, pay, cancel, deadlines, pickup (which posts the shipment).
 
-Concurrency: placing an order locks the balance rows of its variants at sellable locations
-(in the same key order postings use) before reading what is available, so of n simultaneous
-orders for k units exactly k are confirmed. Every later command locks the order row, so two
+Concurrency: placing an order reserves on its balance rows only what is still available there,
+locking them in the key order postings use (see place_order), so of n simultaneous orders for
+k units exactly k are confirmed. Every later command locks the order row, so two
 commands on one order (pay and the expiry job, cancel and pickup) serialise and the loser sees
 the winner's status.
 """
@@ -263,6 +263,7 @@ class _Context(NamedTuple):
     variants: dict[str, Any]
     slots: dict[int, list[Slot]]
     to: events.Recipients
+    has_policy: bool  # a computed replenishment policy names one of the variants
 
 
 class _Variant(NamedTuple):
@@ -290,7 +291,10 @@ SELECT nextval('orders_id_seq'), o.seller_response_seconds, o.default_shipping_l
   (SELECT json_agg(json_build_array(u.id, u.roles) ORDER BY u.id)
      FROM users u WHERE u.org_id = %(org)s AND u.active),
   (SELECT json_agg(json_build_array(w.id, w.events) ORDER BY w.id)
-     FROM webhook_endpoints w WHERE w.org_id = %(org)s AND w.active)
+     FROM webhook_endpoints w WHERE w.org_id = %(org)s AND w.active),
+  EXISTS (SELECT 1 FROM replenishment_policies rp JOIN variants v ON v.id = rp.variant_id
+           WHERE rp.org_id = %(org)s AND v.org_id = %(org)s AND v.sku IN ({skus})
+             AND rp.reorder_point IS NOT NULL)
 FROM orgs o WHERE o.id = %(org)s
 """
 
@@ -313,7 +317,7 @@ def _context(conn: Connection, org_id: int, skus: list[str]) -> _Context:
             events.seller_ids((u[0], u[1]) for u in r[5] or ()),
             tuple((w[0], tuple(w[1] or ())) for w in r[6] or ()),
         )
-        return _Context(r[0], r[1], r[2], found, slots, to)
+        return _Context(r[0], r[1], r[2], found, slots, to, r[7])
     org = _org(conn, org_id)
     rows = resolve_variants(conn, org_id, set(skus), set())
     found = {s: _Variant(rows[s].id, s, rows[s].status, rows[s].tracking) for s in skus
@@ -321,7 +325,7 @@ def _context(conn: Connection, org_id: int, skus: list[str]) -> _Context:
     ids = sorted({v.id for v in found.values()})
     return _Context(None, org.seller_response_seconds, org.default_shipping_location_id, found,
                     _sellable_slots(conn, org_id, ids, lock=False) if ids else {},
-                    events.recipients(conn, [org_id])[org_id])  # fmt: skip
+                    events.recipients(conn, [org_id])[org_id], True)  # fmt: skip
 
 
 def _allocation(
@@ -346,33 +350,33 @@ def _allocation(
 
 
 _PG_WRITE = """
-WITH o AS (
+WITH {reserve}o AS (
   INSERT INTO orders (id, org_id, status, channel_id, customer, placed_by_user,
                       placed_by_api_key, respond_by, pickup_status, created_at, updated_at)
-  VALUES (%(id)s, %(org)s, %(status)s, %(channel)s, %(customer)s::json, %(by_user)s,
-          %(by_key)s, %(respond_by)s, %(pickup)s, %(now)s, %(now)s)
+  SELECT %(id)s, %(org)s, %(status)s, %(channel)s, %(customer)s::json, %(by_user)s,
+         %(by_key)s, %(respond_by)s, %(pickup)s, %(now)s, %(now)s {only}
 ), l AS (
   INSERT INTO order_lines (org_id, order_id, line_no, variant_id, qty, unit_price)
   SELECT %(org)s, %(id)s, (e->>0)::int, (e->>1)::bigint, (e->>2)::bigint, (e->>3)::bigint
-    FROM json_array_elements(%(lines)s::json) AS x(e)
-), r AS (
+    FROM json_array_elements(%(lines)s::json) AS x(e) {only}
+), rs AS (
   INSERT INTO order_reservations (order_id, variant_id, location_id, lot, org_id, qty)
   SELECT %(id)s, (e->>0)::bigint, (e->>1)::bigint, e->>2, %(org)s, (e->>3)::bigint
-    FROM json_array_elements(%(held)s::json) AS x(e)
+    FROM json_array_elements(%(held)s::json) AS x(e) {only}
 ), t AS (
   INSERT INTO order_events (org_id, order_id, at, actor_type, actor_id, action, from_status,
                             to_status, note)
-  VALUES (%(org)s, %(id)s, %(now)s, %(actor_type)s, %(actor_id)s, 'place', NULL, %(status)s,
-          NULL)
+  SELECT %(org)s, %(id)s, %(now)s, %(actor_type)s, %(actor_id)s, 'place', NULL, %(status)s,
+         NULL {only}
 ), n AS (
   INSERT INTO notifications (org_id, user_id, api_key_id, audience, event, order_id, title,
                              body, data, created_at)
   SELECT %(org)s, (e->>0)::bigint, (e->>1)::bigint, e->>2, %(event)s, %(id)s, %(title)s,
          %(body)s, %(data)s::json, %(now)s
-    FROM json_array_elements(%(notes)s::json) AS x(e)
+    FROM json_array_elements(%(notes)s::json) AS x(e) {only}
 ), b AS (
   INSERT INTO outbox (org_id, event_id, event, payload, created_at)
-  VALUES (%(org)s, %(event_id)s, %(event)s, %(payload)s::json, %(now)s)
+  SELECT %(org)s, %(event_id)s, %(event)s, %(payload)s::json, %(now)s {only}
   RETURNING id
 ), d AS (
   INSERT INTO webhook_deliveries (org_id, outbox_id, endpoint_id, status, attempts,
@@ -382,49 +386,50 @@ WITH o AS (
 ), a AS (
   INSERT INTO audit_events (org_id, at, actor_type, actor_id, action, object_type, object_id,
                             outcome, error_code, before, after)
-  VALUES (%(org)s, %(now)s, %(actor_type)s, %(actor_id)s, 'order.place', 'order', %(id)s::text,
-          'ok', NULL, 'null'::json, %(audit)s::json)
+  SELECT %(org)s, %(now)s, %(actor_type)s, %(actor_id)s, 'order.place', 'order', %(id)s::text,
+         'ok', NULL, 'null'::json, %(audit)s::json {only}
 )
-SELECT 1
+SELECT {result}
 """
 
-# Reserve what the unlocked read found, in the postings' lock order, only where it is still
-# available: a row that no longer has it is not updated (and not returned).
-_PG_RESERVE = """
-INSERT INTO balances (variant_id, location_id, lot, org_id, on_hand, reserved)
-SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, %(org)s, 0, (e->>3)::bigint
-  FROM json_array_elements(%(rows)s::json) WITH ORDINALITY AS x(e, n)
- ORDER BY n
-ON CONFLICT (variant_id, location_id, lot) DO UPDATE
-   SET reserved = balances.reserved + excluded.reserved
- WHERE balances.on_hand - balances.reserved >= excluded.reserved
-RETURNING on_hand, reserved
-"""
-
-
-def _reserve_if_available(conn: Connection, org_id: int, held: dict[BalanceKey, Decimal]) -> bool:
-    """PostgreSQL: reserve `held` if every row still has it (locking those rows, in key
-    order); False if any does not (the caller rolls back to its savepoint)."""
-    keys = sorted(held)
-    rows = json.dumps([[k[0], k[1], k[2], bulk.scaled(held[k])] for k in keys])
-    got = conn.exec_driver_sql(_PG_RESERVE, {"org": org_id, "rows": rows}).all()
-    return len(got) == len(keys) and all(r[1] <= r[0] for r in got)
+# A confirmed order: its balance rows are reserved first, in the postings' lock order and only
+# where the stock is still available (a row that no longer has it is neither updated nor
+# returned; the rows were read, and balance rows are never deleted, so none is inserted), and
+# the order is written by the same statement only if every row was. `ok` reads r to the end
+# before any insert runs: each insert's WHERE asks for it.
+_PG_RESERVE = """r AS (
+  INSERT INTO balances (variant_id, location_id, lot, org_id, on_hand, reserved)
+  SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, %(org)s, 0, (e->>3)::bigint
+    FROM json_array_elements(%(held)s::json) WITH ORDINALITY AS x(e, k)
+   WHERE EXISTS (SELECT 1 FROM balances c WHERE c.variant_id = (e->>0)::bigint
+                    AND c.location_id = (e->>1)::bigint AND c.lot = e->>2)
+   ORDER BY k
+  ON CONFLICT (variant_id, location_id, lot) DO UPDATE
+     SET reserved = balances.reserved + excluded.reserved
+   WHERE balances.on_hand - balances.reserved >= excluded.reserved
+  RETURNING 1
+), ok AS (SELECT count(*) = %(n_held)s AS ok FROM r), """
+_PG_WRITE_PLAIN = _PG_WRITE.format(reserve="", only="", result="true")
+_PG_WRITE_IF_RESERVED = _PG_WRITE.format(
+    reserve=_PG_RESERVE, only="WHERE (SELECT ok FROM ok)", result="(SELECT ok FROM ok)"
+)
 
 
 def _write_order(
     conn: Connection, actor: Actor, order: dict[str, Any], lines: list[dict[str, Any]],
     held: dict[BalanceKey, Decimal], to: events.Recipients,
-) -> int:  # fmt: skip
-    """Insert the order with its lines, reservations (rows only; balances are the caller's),
-    timeline entry, event and audit event. PostgreSQL: one statement (the id came from the
-    sequence). Returns the order id."""
+) -> bool:  # fmt: skip
+    """Insert the order with its lines, reservations, timeline entry, event and audit event.
+    PostgreSQL: one statement (the id came from the sequence) which, for a confirmed order,
+    first reserves `held` on the balance rows and writes nothing unless every row still had it
+    (False then). SQLite: the balances are the caller's. True when the order was written."""
     org_id, status, now = actor.org_id, order["status"], order["created_at"]
     if conn.dialect.name == "postgresql":
         ev = _placed_event(order)
         planned = events.rows_of(ev, to, now)
         first = planned.notifications[0] if planned.notifications else None
-        conn.exec_driver_sql(
-            _PG_WRITE,
+        return bool(conn.exec_driver_sql(
+            _PG_WRITE_IF_RESERVED if held else _PG_WRITE_PLAIN,
             {
                 "id": order["id"], "org": org_id, "status": status, "channel": order["channel_id"],
                 "customer": json.dumps(order["customer"]), "by_user": order["placed_by_user"],
@@ -441,10 +446,9 @@ def _write_order(
                 "data": json.dumps(first["data"] if first else None),
                 "event_id": ev.event_id, "payload": json.dumps(planned.outbox["payload"]),
                 "hooks": json.dumps(planned.endpoints),
-                "audit": json.dumps(jsonable({"status": status})),
+                "audit": json.dumps(jsonable({"status": status})), "n_held": len(held),
             },
-        )  # fmt: skip
-        return int(order["id"])
+        ).scalar_one())  # fmt: skip
     row = {k: v for k, v in order.items() if k != "id"}
     order_id = conn.execute(insert(orders).values(**row).returning(orders.c.id)).scalar_one()
     order["id"] = order_id
@@ -463,7 +467,7 @@ def _write_order(
     _record(conn, actor, order_id, org_id, "place", None, status, now)
     events.emit_many(conn, [_placed_event(order)], {org_id: to})
     audit.record(conn, actor, "order.place", "order", order_id, None, {"status": status})
-    return order_id
+    return True
 
 
 def _placed_event(order: dict[str, Any]) -> events.Event:
@@ -477,13 +481,19 @@ def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[st
     available (reserving it now); otherwise make it an order request for the seller.
 
     Locks last: availability is read without a lock, so an order that cannot be confirmed
-    never locks anything. One that can is written whole (PostgreSQL: in one statement, inside
-    a savepoint), then its balance rows are reserved by a conditional upsert that locks them in
-    key order and only takes what is still available; if another order got there first, the
-    savepoint is rolled back and the decision is made again from a fresh read (and, after a
-    few such losses, under `SELECT ... FOR UPDATE`, as before). The rows stay locked only for
-    that statement and the COMMIT. On SQLite the writer holds the database (BEGIN IMMEDIATE),
-    so the first read is already exact."""
+    never locks anything. On PostgreSQL one that can is a single statement: a conditional
+    upsert reserves its balance rows (locking them in key order, taking only what is still
+    available), and the order with its lines, timeline, event and audit rows is written only
+    if every row was reserved. If another order got there first, nothing was written (with
+    several rows, a savepoint undoes the ones that were taken) and the decision is made again
+    from a fresh read, and after a few such losses under `SELECT ... FOR UPDATE`, as postings
+    do. The rows stay locked for that statement and the COMMIT. On SQLite the writer holds the
+    database (BEGIN IMMEDIATE), so the first read is already exact.
+
+    Low-stock alerts are re-evaluated only when the first read found a computed policy for
+    one of the variants (a policy made while the order is placed is evaluated by its own
+    transaction, and by the scheduler's refresh).
+    """
     actor.require("orders.place")
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be an object")
@@ -510,22 +520,23 @@ def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[st
             slots = _sellable_slots(conn, actor.org_id, variant_ids)
         # (under the lock the reservation cannot lose; should it ever, the order is a request)
         held = _allocation(lines, slots, ctx.default_location) if attempt < 4 else None
-        confirm = held is not None
-        order = _new_order(actor, channel, customer, confirm, now, ctx)
-        if not confirm or not pg:
+        order = _new_order(actor, channel, customer, held is not None, now, ctx)
+        if not pg:  # SQLite: exact under BEGIN IMMEDIATE
             _write_order(conn, actor, order, lines, held or {}, ctx.to)
-            if held:  # SQLite: exact under BEGIN IMMEDIATE
+            if held:
                 rows = ledger_db.apply_balance_deltas(conn, actor.org_id, {}, held)
                 ledger_db.check_stock(shortages(rows), {})
             break
-        assert held is not None
-        conn.exec_driver_sql("SAVEPOINT place_order")
-        _write_order(conn, actor, order, lines, held, ctx.to)
-        if _reserve_if_available(conn, actor.org_id, held):
+        # one row is either reserved or left as it was; of several, some might be taken
+        partial = held is not None and len(held) > 1
+        if partial:
+            conn.exec_driver_sql("SAVEPOINT place_order")
+        if _write_order(conn, actor, order, lines, held or {}, ctx.to):
             break
-        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT place_order")
+        if partial:
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT place_order")
         slots = _sellable_slots(conn, actor.org_id, variant_ids, lock=False)
-    if held:  # what it reserved lowers availability: the low-stock alerts see it now
+    if held and ctx.has_policy:  # what it reserved lowers availability: the alerts see it now
         alerts.positions_changed(conn, actor.org_id, {k[0] for k in held})
     # the response from what is at hand: no read back
     timeline = [{"at": now, "action": "place", "from_status": None, "to_status": order["status"],
