@@ -242,8 +242,8 @@ def test_order_a_suggestion_send_and_receive_it(browser: Any, server: str, shop:
     reason = api.get(f"/replenishment/suggestions?sku={skus[0]}")["items"][0]["reason"]
     assert reason in page.inner_text("#suggestions")
     page.uncheck("input[data-select-all]")  # clears every row ...
-    assert not page.is_checked(f"input[name=sku][value='{skus[1]}']")
-    page.check(f"input[name=sku][value='{skus[0]}']")  # ... and picks one
+    assert not page.is_checked(f"tr[data-sku='{skus[1]}'] input[name=policy]")
+    page.check(f"tr[data-sku='{skus[0]}'] input[name=policy]")  # ... and picks one
     page.get_by_role("button", name="Create purchase orders").click()
     page.wait_for_url(server + "/replenishment/purchase-orders")
     card = page.locator("[data-po]")

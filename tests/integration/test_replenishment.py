@@ -373,6 +373,84 @@ def test_suggestions_become_draft_purchase_orders_and_stop_being_suggested(
     org.post("/replenishment/suggestions/purchase-orders", {"skus": ["NOPE"]}, expect=422)
 
 
+def two_sites(org: OrgClient) -> tuple[str, int, int, int, dict[int, int]]:
+    """One sku, one supplier (2.5 a unit, 7 days), two warehouses: 2 on hand in the first, 3
+    in the second, a min/max 5/20 policy at each, so it is suggested at both. Returns (sku,
+    supplier, first, second, {location: policy id})."""
+    sku, sup = unique("TW"), supplier(org)
+    org.product([sku])
+    wh1, wh2 = org.location(), org.location()
+    item(org, sup, sku, "2.5", "7")
+    pids = {}
+    for wh, on_hand in ((wh1, "2"), (wh2, "3")):
+        org.receive(wh, [{"sku": sku, "qty": on_hand, "unit_cost": "1"}])
+        body = {"sku": sku, "location_id": wh, "method": "minmax", "min": "5", "max": "20"}
+        pids[wh] = org.put("/replenishment/policies", body, expect=200).json()["id"]
+    return sku, sup, wh1, wh2, pids
+
+
+def test_one_suggestion_of_a_sku_suggested_at_two_locations(org: OrgClient) -> None:
+    sku, sup, wh1, wh2, pids = two_sites(org)
+    # each row names its policy: position 2 <= 5 -> order 20 - 2 = 18 at the first;
+    # position 3 <= 5 -> order 20 - 3 = 17 at the second
+    rows = org.get(f"/replenishment/suggestions?sku={sku}")["items"]
+    assert sorted((r["location_id"], r["policy_id"], r["suggested_qty"]) for r in rows) == sorted(
+        [(wh1, pids[wh1], "18"), (wh2, pids[wh2], "17")]
+    )
+    # the second location's suggestion alone: one purchase order with one line, 17 to wh2
+    made = org.post("/replenishment/suggestions/purchase-orders", {"policy_ids": [pids[wh2]]},
+                    expect=201).json()  # fmt: skip
+    [po] = made["purchase_orders"]
+    assert made["skipped"] == [] and po["supplier_id"] == sup
+    assert [(ln["sku"], ln["location_id"], ln["qty"], ln["unit_price"]) for ln in po["lines"]] == [
+        (sku, wh2, "17", "2.5000")
+    ]
+    # incoming 17 lifts wh2 to 20 > 5; the first location is still suggested, still 18
+    rows = org.get(f"/replenishment/suggestions?sku={sku}")["items"]
+    assert [(r["policy_id"], r["suggested_qty"]) for r in rows] == [(pids[wh1], "18")]
+    assert org.availability(sku, wh1)["incoming"] == "0"
+    assert org.availability(sku, wh2)["incoming"] == "17"
+    # a policy id outside the other filters is not a suggestion there: 422, nothing made
+    r = org.post("/replenishment/suggestions/purchase-orders",
+                 {"policy_ids": [pids[wh1]], "location_id": wh2}, expect=422).json()  # fmt: skip
+    assert r["error"]["details"] == {"policy_ids": [pids[wh1]]}
+    assert len(org.get("/purchase-orders")["items"]) == 1
+    # the sku filter keeps its meaning (every location it is suggested at): wh1's 18 now
+    made = org.post("/replenishment/suggestions/purchase-orders", {"skus": [sku]},
+                    expect=201).json()  # fmt: skip
+    assert [(ln["location_id"], ln["qty"]) for ln in made["purchase_orders"][0]["lines"]] == [
+        (wh1, "18")
+    ]
+
+
+def test_policy_ids_that_are_not_suggestions_make_nothing(client: Any, org: OrgClient) -> None:
+    sku, _, wh1, wh2, pids = two_sites(org)
+    url = "/replenishment/suggestions/purchase-orders"
+    unknown = max(pids.values()) + 10**9
+    # an id of no policy, even next to a good one: 404 naming it, nothing made
+    r = org.post(url, {"policy_ids": [pids[wh1], unknown]}, expect=404).json()
+    assert r["error"]["code"] == "not_found" and r["error"]["details"] == {"policy_ids": [unknown]}
+    # another org's policy is no policy of this one
+    other = OrgClient.signup(client)
+    _, _, _, _, theirs = two_sites(other)
+    foreign = min(theirs.values())
+    r = org.post(url, {"policy_ids": [foreign]}, expect=404).json()
+    assert r["error"]["details"] == {"policy_ids": [foreign]}
+    # malformed selections are refused before anything is read
+    for bad in ([], [0], [-1], ["x"], [1.5], None):
+        body = {"policy_ids": bad} if bad is not None else {"policy_ids": [1] * 10001}
+        org.post(url, body, expect=422)
+    assert org.get("/purchase-orders")["items"] == []
+    assert len(org.get(f"/replenishment/suggestions?sku={sku}")["items"]) == 2
+    # once ordered, a policy is no longer suggested: asking again is a 422 naming the row
+    org.post(url, {"policy_ids": [pids[wh1], pids[wh1]]}, expect=201)  # a repeat counts once
+    r = org.post(url, {"policy_ids": [pids[wh1], pids[wh2]]}, expect=422).json()
+    assert r["error"]["details"] == {"policy_ids": [pids[wh1]]}
+    assert sku in r["error"]["message"] and "no suggestion for" in r["error"]["message"]
+    [po] = org.get("/purchase-orders")["items"]
+    assert [ln["qty"] for ln in org.get(f"/purchase-orders/{po['id']}")["lines"]] == ["18"]
+
+
 def test_lead_times_past_ten_years_are_refused_not_a_500(org: OrgClient) -> None:
     # a lead time of 10^8 days would put expected dates outside the calendar
     sku = unique("T")

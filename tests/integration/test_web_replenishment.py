@@ -40,6 +40,14 @@ def low(org: OrgClient, n: int = 2, on_hand: str = "2") -> tuple[int, int, list[
     return wh, sup, skus, int(prod["id"])
 
 
+def policy_of(org: OrgClient, sku: str, location_id: int | None = None) -> str:
+    """The policy id (what a suggestion row's checkbox posts) of `sku`'s suggestion, at
+    `location_id` when the sku is suggested at several."""
+    items = org.get(f"/replenishment/suggestions?sku={sku}")["items"]
+    [s] = [x for x in items if location_id is None or x["location_id"] == location_id]
+    return str(s["policy_id"])
+
+
 def sent_po(org: OrgClient, sup: int, wh: int, sku: str, qty: str = "10") -> dict[str, Any]:
     po = org.post("/purchase-orders", {"supplier_id": sup, "location_id": wh,
                                        "lines": [{"sku": sku, "qty": qty, "unit_price": "3"}]},
@@ -55,13 +63,15 @@ def test_suggestions_list_the_reason_and_link_the_product(web: WebClient, org: O
     [s] = [x for x in org.get("/replenishment/suggestions")["items"] if x["sku"] == skus[0]]
     assert s["reason"] in page.text.replace("&#39;", "'").replace("&amp;", "&")
     assert f'href="/products/{prod}?variant=' in page.text
-    assert page.text.count('name="sku"') == 2 and "Create purchase orders" in page.text
+    assert page.text.count('name="policy"') == 2 and "Create purchase orders" in page.text
+    assert f'name="policy" value="{s["policy_id"]}"' in page.text
     assert 'href="/replenishment"' in page.text and 'aria-current="page"' in page.text
 
 
 def test_selected_suggestions_become_draft_purchase_orders(web: WebClient, org: OrgClient) -> None:
     wh, sup, skus, _ = low(org, 3)
-    r = web.post("/replenishment/purchase-orders", [("sku", skus[0]), ("sku", skus[2])])
+    picked = [policy_of(org, skus[0]), policy_of(org, skus[2])]
+    r = web.post("/replenishment/purchase-orders", [("policy", p) for p in picked])
     assert r.status_code == 200, r.text[:500]
     po_ids = [int(x) for x in re.findall(r'data-po="(\d+)"', r.text)]
     assert len(po_ids) == 1 and "Draft purchase orders created" in r.text
@@ -75,8 +85,42 @@ def test_selected_suggestions_become_draft_purchase_orders(web: WebClient, org: 
     # nothing selected: the page again with the message, nothing written
     none = web.post("/replenishment/purchase-orders", [])
     assert none.status_code == 422 and "Select at least one" in none.text
-    stale = web.post("/replenishment/purchase-orders", [("sku", skus[0])])
+    stale = web.post("/replenishment/purchase-orders", [("policy", picked[0])])
     assert stale.status_code == 422 and "no suggestion for" in stale.text
+    assert "the suggestions changed" in stale.text
+    assert len(org.get("/purchase-orders")["items"]) == 1
+
+
+def test_one_ticked_row_orders_that_location_only(web: WebClient, org: OrgClient) -> None:
+    # one sku, two warehouses, min/max 5/20 at each: 2 on hand -> 18 to order at the first,
+    # 3 on hand -> 17 at the second; both rows are on the page, each with its own checkbox
+    sku, sup = unique("TW"), supplier(org)
+    org.product([sku])
+    wh1, wh2 = org.location(), org.location()
+    org.post("/supplier-items", {"supplier_id": sup, "sku": sku, "price": "2.5",
+                                 "lead_time_days": "7"}, expect=201)  # fmt: skip
+    for wh, on_hand in ((wh1, "2"), (wh2, "3")):
+        org.receive(wh, [{"sku": sku, "qty": on_hand, "unit_cost": "1"}])
+        org.put("/replenishment/policies", {"sku": sku, "location_id": wh, "method": "minmax",
+                                            "min": "5", "max": "20"}, expect=200)  # fmt: skip
+    first, second = policy_of(org, sku, wh1), policy_of(org, sku, wh2)
+    page = web.get("/replenishment")
+    assert f'name="policy" value="{first}"' in page.text
+    assert f'name="policy" value="{second}"' in page.text
+    # the second row ticked: one draft purchase order with one line, 17 to the second
+    r = web.post("/replenishment/purchase-orders", [("policy", second)])
+    assert r.status_code == 200, r.text[:500]
+    [po_id] = [int(x) for x in re.findall(r'data-po="(\d+)"', r.text)]
+    po = org.get(f"/purchase-orders/{po_id}")
+    assert [(ln["sku"], ln["location_id"], ln["qty"]) for ln in po["lines"]] == [(sku, wh2, "17")]
+    left = org.get(f"/replenishment/suggestions?sku={sku}")["items"]
+    assert [(s["location_id"], s["suggested_qty"]) for s in left] == [(wh1, "18")]
+    # posting it again: the page with the message, the row left unticked, nothing written
+    again = web.post("/replenishment/purchase-orders", [("policy", second)])
+    assert again.status_code == 422 and "the suggestions changed" in again.text
+    assert f'name="policy" value="{first}" aria-label="Order {sku} at' in again.text
+    row = again.text[again.text.index(f'value="{first}"') :]
+    assert " checked" not in row[: row.index(">")]
     assert len(org.get("/purchase-orders")["items"]) == 1
 
 
@@ -84,9 +128,10 @@ def test_skipped_suggestions_say_why(web: WebClient, org: OrgClient) -> None:
     wh = org.location()
     lone = unique("L")
     org.product([lone])
-    org.put("/replenishment/policies", {"sku": lone, "location_id": wh, "method": "minmax",
-                                        "min": "1", "max": "3"}, expect=200)  # fmt: skip
-    r = web.post("/replenishment/purchase-orders", [("sku", lone)])
+    pol = org.put("/replenishment/policies", {"sku": lone, "location_id": wh,
+                                              "method": "minmax", "min": "1", "max": "3"},
+                  expect=200).json()  # fmt: skip
+    r = web.post("/replenishment/purchase-orders", [("policy", str(pol["id"]))])
     assert r.status_code == 200 and "No purchase order created" in r.text
     assert 'id="skipped"' in r.text and "no supplier sells it" in r.text
 
@@ -97,7 +142,7 @@ def test_core_plan_gets_the_402_page(app: Any, client: Any) -> None:
     r = w.get("/replenishment")
     assert r.status_code == 402 and "Your plan does not include this" in r.text
     assert "pro" in r.text and "<nav" in r.text
-    assert w.post("/replenishment/purchase-orders", [("sku", "X")]).status_code == 402
+    assert w.post("/replenishment/purchase-orders", [("policy", "1")]).status_code == 402
     # purchasing is in every plan; the product page hides the projection without an error
     assert w.get("/purchase-orders").status_code == 200
     prod = core.product([unique("C")])
@@ -234,11 +279,11 @@ def test_suggestions_paginate(web: WebClient, org: OrgClient) -> None:
         org.put("/replenishment/policies", {"sku": s, "location_id": wh, "method": "minmax",
                                             "min": "1", "max": "2"}, expect=200)  # fmt: skip
     first = web.get(f"/replenishment?location={wh}")
-    assert first.text.count('name="sku"') == 25
+    assert first.text.count('name="policy"') == 25
     nxt = re.search(r'href="([^"]+)" *rel="next"|rel="next" href="([^"]+)"', first.text)
     assert nxt
     second = web.get("/replenishment" + (nxt.group(1) or nxt.group(2)).replace("&amp;", "&"))
-    assert second.text.count('name="sku"') == 2 and 'rel="next"' not in second.text
+    assert second.text.count('name="policy"') == 2 and 'rel="next"' not in second.text
 
 
 ODD = ["", "0", "-1", "1e309", "NaN", "9" * 40, "<script>x</script>", "\x00", "é" * 300,
@@ -260,7 +305,7 @@ def test_nothing_typed_produces_a_server_error(web: WebClient, org: OrgClient, o
     ):
         assert web.get(path).status_code < 500, path
     for path, form in (
-        ("/replenishment/purchase-orders", {"sku": odd, "location": odd, "supplier": odd}),
+        ("/replenishment/purchase-orders", {"policy": odd, "location": odd, "supplier": odd}),
         (f"/purchase-orders/{po['id']}/receive",
          {f"qty-{line}": odd, f"lot-{line}": odd, f"expiry-{line}": odd, "asn_id": odd,
           "note": odd}),

@@ -40,6 +40,7 @@ FEATURE = "replenishment.planning"
 ZERO = Decimal(0)
 CHUNK = 5000  # policies evaluated per round of set-based reads when a page is asked for
 WHOLE_ORG = 10_000  # from this many policies on (never a page's chunk), reads take the whole org
+MAX_SELECTED = 10_000  # policy ids one request may turn into purchase-order lines
 rp = replenishment_policies
 
 POLICY_FIELDS = {
@@ -337,13 +338,23 @@ def suggestions(
     supplier_id: int | None = None,
     limit: int | None = None,
     after: int | None = None,
+    policy_ids: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every policy at or under its reorder point, in policy id order, from `after` on."""
+    """Every policy at or under its reorder point, in policy id order, from `after` on;
+    `policy_ids` evaluates only those policies (ids of other orgs are never read)."""
     actor.require("replenishment.read", FEATURE)
     path = _location(conn, actor.org_id, location_id).path if location_id is not None else None
     now = _now()
     out: list[dict[str, Any]] = []
-    for chunk in _chunks(conn, actor.org_id, sku, path, after, limit):
+    if policy_ids is not None:
+        rows = db.policies(conn, actor.org_id, ids=policy_ids, sku=sku, location_path=path,
+                           lean=True)  # fmt: skip
+        chunks: Iterator[list[Any]] = iter(
+            [sorted((r for r in rows if after is None or r.id > after), key=lambda r: r.id)]
+        )
+    else:
+        chunks = _chunks(conn, actor.org_id, sku, path, after, limit)
+    for chunk in chunks:
         for e in evaluate(conn, actor.org_id, chunk, now):
             s = _suggestion(e)
             if s is not None and (supplier_id is None or s["supplier_id"] == supplier_id):
@@ -382,7 +393,7 @@ def suggestions_to_purchase_orders(
     actor.require("purchasing.write")
     from hoop.service import purchasing  # imported here: purchasing reaches alerts, not this
 
-    unknown = set(data) - {"skus", "location_id", "supplier_id"}
+    unknown = set(data) - {"skus", "policy_ids", "location_id", "supplier_id"}
     if unknown:
         raise ValidationFailed(f"unknown fields {sorted(unknown)}", {"fields": sorted(unknown)})
     skus = data.get("skus")
@@ -390,8 +401,9 @@ def suggestions_to_purchase_orders(
         not isinstance(skus, list) or not all(isinstance(s, str) for s in skus) or not skus
     ):
         raise ValidationFailed("skus must be a non-empty list of skus", {"field": "skus"})
+    ids = _policy_ids(data.get("policy_ids"))
     items = suggestions(conn, actor, location_id=data.get("location_id"),
-                        supplier_id=data.get("supplier_id"))  # fmt: skip
+                        supplier_id=data.get("supplier_id"), policy_ids=ids)  # fmt: skip
     if skus is not None:
         unknown_skus = sorted(set(skus) - {s["sku"] for s in items})
         if unknown_skus:
@@ -399,6 +411,8 @@ def suggestions_to_purchase_orders(
                 f"no suggestion for: {', '.join(unknown_skus)}", {"skus": unknown_skus}
             )
         items = [s for s in items if s["sku"] in set(skus)]
+    if ids is not None:
+        _require_suggested(conn, actor.org_id, ids, items)
     now = _now()
     by_supplier: dict[int, list[dict[str, Any]]] = defaultdict(list)
     skipped = []
@@ -425,6 +439,38 @@ def suggestions_to_purchase_orders(
     ]  # fmt: skip
     pos = purchasing.create_purchase_orders(conn, actor, drafts) if drafts else []
     return {"purchase_orders": pos, "skipped": skipped}
+
+
+def _policy_ids(raw: Any) -> list[int] | None:
+    """The exact suggestions asked for, by policy id (one per variant and location)."""
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, list) or not raw or len(raw) > MAX_SELECTED
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in raw)
+    ):  # fmt: skip
+        raise ValidationFailed(
+            f"policy_ids must be a non-empty list of at most {MAX_SELECTED} policy ids",
+            {"field": "policy_ids"},
+        )
+    return sorted(set(raw))
+
+
+def _require_suggested(
+    conn: Connection, org_id: int, ids: list[int], items: list[dict[str, Any]]
+) -> None:
+    """Every id asked for is a current suggestion (under the other filters); otherwise nothing
+    is made: a 404 for ids that are no policy of the org, else a 422 naming the ones that are
+    no longer (or, under the filters, not) suggested."""
+    missing = sorted(set(ids) - {s["policy_id"] for s in items})
+    if not missing:
+        return
+    known = sorted(db.policies(conn, org_id, ids=missing, lean=True), key=lambda r: r.id)
+    absent = sorted(set(missing) - {r.id for r in known})
+    if absent:
+        raise NotFound(f"no such policy: {', '.join(map(str, absent))}", {"policy_ids": absent})
+    names = ", ".join(f"{r.sku} at {r.location_name}" for r in known)
+    raise ValidationFailed(f"no suggestion for: {names}", {"policy_ids": missing})
 
 
 # ------------------------------------------------------------------ projection

@@ -62,6 +62,11 @@ class SuggestionOut(Out):
 
 class SuggestionsToPosIn(In):
     skus: Annotated[list[Code64], Field(min_length=1, max_length=10000)] | None = None
+    policy_ids: Annotated[
+        list[Id],
+        Field(min_length=1, max_length=10000,
+              description="exact suggestions by their `policy_id` (one variant at one location)"),
+    ] | None = None  # fmt: skip
     location_id: Id | None = None
     supplier_id: Id | None = None
 

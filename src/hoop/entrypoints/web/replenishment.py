@@ -95,7 +95,7 @@ def _filters(get: Any) -> dict[str, int | None]:
 
 def _render(
     web: Web, filters: dict[str, int | None], after: int | None, errors: dict[str, str],
-    status: int = 200, selected: set[str] | None = None,
+    status: int = 200, selected: set[int] | None = None,
 ) -> Response:  # fmt: skip
     def load(conn: Connection, actor: Actor) -> dict[str, Any]:
         locs = wq.internal_locations(conn, actor)
@@ -126,11 +126,13 @@ def replenishment_page(web: WebDep, request: Request) -> Response:
 @router.post("/replenishment/purchase-orders")
 def create_purchase_orders(web: WebDep) -> Response:
     filters = _filters(web.field)
-    skus = sorted({s[:64] for s in web.fields("sku") if s})[:MAX_SELECTED]
-    if not skus:
+    # each ticked row is one suggestion (one variant at one location): its policy id, so a
+    # sku suggested at several locations is ordered only where it was ticked
+    picked = sorted({p for p in map(int_or_none, web.fields("policy")) if p})[:MAX_SELECTED]
+    if not picked:
         return _render(web, filters, None, {"_": "Select at least one suggestion to order."},
                        422, set())  # fmt: skip
-    data: dict[str, Any] = {"skus": skus}
+    data: dict[str, Any] = {"policy_ids": picked}
     if filters["location"] is not None:
         data["location_id"] = filters["location"]
     if filters["supplier"] is not None:
@@ -141,9 +143,9 @@ def create_purchase_orders(web: WebDep) -> Response:
         if exc.status in (401, 402, 403) or exc.status >= 500:
             raise
         msg = exc.message
-        if isinstance(exc.details, dict) and exc.details.get("skus"):
+        if isinstance(exc.details, dict) and exc.details.get("policy_ids"):
             msg += " (the suggestions changed since the page was shown; check and try again)"
-        return _render(web, filters, None, {"_": msg}, 422, set(skus))
+        return _render(web, filters, None, {"_": msg}, 422, set(picked))
     names = web.read(lambda conn, actor: wq.location_names(conn, actor))
     return web.page("replenishment_created.html", made=made, names=names)
 

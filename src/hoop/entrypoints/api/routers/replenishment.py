@@ -65,8 +65,10 @@ def suggestions(
 def suggestions_to_purchase_orders(
     actor: CurrentActor, request: Request, uow: UoW, body: sr.SuggestionsToPosIn | None = None
 ) -> JSONResponse:
-    """Draft purchase orders from the current suggestions (optionally only these skus), one
-    per supplier; what cannot be ordered is listed in `skipped` with the reason."""
+    """Draft purchase orders from the current suggestions (optionally only these skus, or
+    exactly these suggestions by `policy_ids`: one variant at one location each), one per
+    supplier; what cannot be ordered is listed in `skipped` with the reason. A policy id of
+    no policy is a 404, one that is not suggested now a 422; either way nothing is made."""
     data = dump(body) if body else {}
     return mutate(request, uow, actor.org_id, body,
                   lambda conn: replenishment.suggestions_to_purchase_orders(conn, actor, data),
