@@ -153,12 +153,18 @@ PHASES = ("app", "before", "lockwait", "hold", "after", "sql", "stmts")
 
 def is_lock(statement: str) -> bool:
     """The statement that takes the lock every order for the SKU queues on: PostgreSQL's
-    conditional reservation (`INSERT INTO balances ... ON CONFLICT ... WHERE` available), or
+    conditional reservation (`INSERT INTO balances ... ON CONFLICT ... WHERE` available; since
+    the order is written by the same statement, `WITH r AS (INSERT INTO balances ...`), or
     `SELECT balances ... FOR UPDATE` (the code before it, and its fallback); on SQLite the
     writer's `BEGIN IMMEDIATE` (the database)."""
+    head = statement.lstrip()[:40]
     return statement.startswith("BEGIN IMMEDIATE") or (
         "balances" in statement
-        and ("FOR UPDATE" in statement or statement.lstrip().startswith("INSERT INTO balances"))
+        and (
+            "FOR UPDATE" in statement
+            or head.startswith("INSERT INTO balances")
+            or (head.startswith("WITH r AS") and "INSERT INTO balances" in statement[:80])
+        )
     )
 
 

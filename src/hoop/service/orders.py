@@ -394,15 +394,17 @@ SELECT {result}
 
 # A confirmed order: its balance rows are reserved first, in the postings' lock order and only
 # where the stock is still available (a row that no longer has it is neither updated nor
-# returned; the rows were read, and balance rows are never deleted, so none is inserted), and
+# returned; the rows were read, and balance rows are never deleted, so none is inserted: the
+# LATERAL ... LIMIT 1 makes that a key lookup per row, where EXISTS was planned as a hash join
+# over a sequential scan of every balance), and
 # the order is written by the same statement only if every row was. `ok` reads r to the end
 # before any insert runs: each insert's WHERE asks for it.
 _PG_RESERVE = """r AS (
   INSERT INTO balances (variant_id, location_id, lot, org_id, on_hand, reserved)
   SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, %(org)s, 0, (e->>3)::bigint
     FROM json_array_elements(%(held)s::json) WITH ORDINALITY AS x(e, k)
-   WHERE EXISTS (SELECT 1 FROM balances c WHERE c.variant_id = (e->>0)::bigint
-                    AND c.location_id = (e->>1)::bigint AND c.lot = e->>2)
+   CROSS JOIN LATERAL (SELECT 1 FROM balances c WHERE c.variant_id = (e->>0)::bigint
+                          AND c.location_id = (e->>1)::bigint AND c.lot = e->>2 LIMIT 1) AS c
    ORDER BY k
   ON CONFLICT (variant_id, location_id, lot) DO UPDATE
      SET reserved = balances.reserved + excluded.reserved
