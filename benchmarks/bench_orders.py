@@ -154,7 +154,8 @@ PHASES = ("app", "before", "lockwait", "hold", "after", "sql", "stmts")
 def is_lock(statement: str) -> bool:
     """The statement that takes the lock every order for the SKU queues on: PostgreSQL's
     conditional reservation (`INSERT INTO balances ... ON CONFLICT ... WHERE` available; since
-    the order is written by the same statement, `WITH r AS (INSERT INTO balances ...`), or
+    the order is written by the same statement, `WITH r AS (UPDATE balances ...` or `(INSERT
+    INTO balances ...`), or
     `SELECT balances ... FOR UPDATE` (the code before it, and its fallback); on SQLite the
     writer's `BEGIN IMMEDIATE` (the database)."""
     head = statement.lstrip()[:40]
@@ -163,7 +164,7 @@ def is_lock(statement: str) -> bool:
         and (
             "FOR UPDATE" in statement
             or head.startswith("INSERT INTO balances")
-            or (head.startswith("WITH r AS") and "INSERT INTO balances" in statement[:80])
+            or (head.startswith("WITH r AS") and "balances" in statement[:80])
         )
     )
 

@@ -392,14 +392,25 @@ WITH {reserve}o AS (
 SELECT {result}
 """
 
-# A confirmed order: its balance rows are reserved first, in the postings' lock order and only
-# where the stock is still available (a row that no longer has it is neither updated nor
-# returned; the rows were read, and balance rows are never deleted, so none is inserted: the
-# LATERAL ... LIMIT 1 makes that a key lookup per row, where EXISTS was planned as a hash join
-# over a sequential scan of every balance), and
-# the order is written by the same statement only if every row was. `ok` reads r to the end
-# before any insert runs: each insert's WHERE asks for it.
-_PG_RESERVE = """r AS (
+# A confirmed order: its balance rows are reserved first, only where the stock is still
+# available, and the order is written by the same statement only if every row was. `ok` reads
+# r to the end before any insert runs: each insert's WHERE asks for it.
+# One row (most orders): a conditional UPDATE. One that waits for another order's lock
+# re-checks the committed row, and if the stock is gone it neither updates nor keeps the row
+# locked, so the losers of a race for the last units do not queue behind each other.
+_PG_RESERVE_ONE = """r AS (
+  UPDATE balances SET reserved = reserved + %(r_qty)s
+   WHERE variant_id = %(r_variant)s AND location_id = %(r_location)s AND lot = %(r_lot)s
+     AND on_hand - reserved >= %(r_qty)s
+  RETURNING 1
+), ok AS (SELECT count(*) = 1 AS ok FROM r), """
+# Several rows: locked in key order, as postings lock them (an UPDATE ... FROM would lock them
+# in whatever order its join runs). ON CONFLICT DO UPDATE keeps a row locked even where its
+# WHERE fails, and some rows may be taken while others are not: the caller holds a savepoint.
+# No row is inserted: the LATERAL ... LIMIT 1 keeps only rows that exist (they were read, and
+# balance rows are never deleted) by a key lookup each; EXISTS was planned as a hash join over
+# a sequential scan of every balance.
+_PG_RESERVE_MANY = """r AS (
   INSERT INTO balances (variant_id, location_id, lot, org_id, on_hand, reserved)
   SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, %(org)s, 0, (e->>3)::bigint
     FROM json_array_elements(%(held)s::json) WITH ORDINALITY AS x(e, k)
@@ -412,9 +423,9 @@ _PG_RESERVE = """r AS (
   RETURNING 1
 ), ok AS (SELECT count(*) = %(n_held)s AS ok FROM r), """
 _PG_WRITE_PLAIN = _PG_WRITE.format(reserve="", only="", result="true")
-_PG_WRITE_IF_RESERVED = _PG_WRITE.format(
-    reserve=_PG_RESERVE, only="WHERE (SELECT ok FROM ok)", result="(SELECT ok FROM ok)"
-)
+_IF_OK = {"only": "WHERE (SELECT ok FROM ok)", "result": "(SELECT ok FROM ok)"}
+_PG_WRITE_IF_RESERVED_ONE = _PG_WRITE.format(reserve=_PG_RESERVE_ONE, **_IF_OK)
+_PG_WRITE_IF_RESERVED_MANY = _PG_WRITE.format(reserve=_PG_RESERVE_MANY, **_IF_OK)
 
 
 def _write_order(
@@ -430,8 +441,11 @@ def _write_order(
         ev = _placed_event(order)
         planned = events.rows_of(ev, to, now)
         first = planned.notifications[0] if planned.notifications else None
+        one = next(iter(held.items())) if len(held) == 1 else None
+        sql = (_PG_WRITE_PLAIN if not held else
+               _PG_WRITE_IF_RESERVED_ONE if one else _PG_WRITE_IF_RESERVED_MANY)  # fmt: skip
         return bool(conn.exec_driver_sql(
-            _PG_WRITE_IF_RESERVED if held else _PG_WRITE_PLAIN,
+            sql,
             {
                 "id": order["id"], "org": org_id, "status": status, "channel": order["channel_id"],
                 "customer": json.dumps(order["customer"]), "by_user": order["placed_by_user"],
@@ -449,6 +463,8 @@ def _write_order(
                 "event_id": ev.event_id, "payload": json.dumps(planned.outbox["payload"]),
                 "hooks": json.dumps(planned.endpoints),
                 "audit": json.dumps(jsonable({"status": status})), "n_held": len(held),
+                **({"r_variant": one[0][0], "r_location": one[0][1], "r_lot": one[0][2],
+                    "r_qty": bulk.scaled(one[1])} if one else {}),
             },
         ).scalar_one())  # fmt: skip
     row = {k: v for k, v in order.items() if k != "id"}
