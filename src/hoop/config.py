@@ -12,6 +12,8 @@ class Settings(BaseSettings):
     scheduler_interval: float = 5.0
     token_ttl_seconds: int = 7 * 24 * 3600
     pool_size: int = 20
+    # threads per server process that run the request handlers (AnyIO's default is 40)
+    threads: int = 40
     # how old a policy's reorder point may grow before the scheduler recomputes it from demand
     reorder_refresh_seconds: float = 3600.0
 

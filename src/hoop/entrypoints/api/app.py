@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -102,8 +105,18 @@ def _documented(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _lifespan(settings: Settings) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+
+    return lifespan
+
+
 def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan(settings),
         title="Hoop Inventory API",
         version="1.0",
         description="Inventory as the single source of truth. Quantities and money are decimal "
