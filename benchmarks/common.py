@@ -103,6 +103,14 @@ def fresh_database(kind: str, prefix: str = "hoop_bench", keep: bool = False) ->
         admin.dispose()
 
 
+@contextlib.contextmanager
+def kept_database(schema: str) -> Iterator[Database]:
+    """A PG schema a benchmark kept (`--keep`), migrated to the current head; not dropped."""
+    db = Database("postgres", _pg_schema_url(pg_base_url(), schema), schema=schema)
+    upgrade(db.url)
+    yield db
+
+
 def _proc_cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as f:
