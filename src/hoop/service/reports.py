@@ -12,7 +12,20 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from hoop.adapters.db import costing as costing_db
 from hoop.adapters.db.tables import (
@@ -31,10 +44,12 @@ from hoop.domain.dates import parse_instant
 from hoop.domain.errors import NotFound, ValidationFailed
 from hoop.domain.journal import INVENTORY
 from hoop.domain.quantities import (
+    CENT_UNITS,
     FACTOR,
     ZERO,
     Money4,
     cents,
+    cents_of_ranked,
     cents_summing_to_total,
     from_scaled,
 )
@@ -64,49 +79,143 @@ def _subtree(conn: Connection, org_id: int, location_id: int) -> Any:
     )
 
 
+# ------------------------------------------------------------------ lines of a report, paged
+
+
+def _by_sku(conn: Connection, sku: Any) -> Any:
+    """Order by SKU as Python compares strings (code points): PostgreSQL's "C" collation;
+    SQLite's default (BINARY) already does."""
+    return sku.collate("C") if conn.dialect.name == "postgresql" else sku
+
+
+def _settings(conn: Connection) -> None:
+    """PostgreSQL, for the rest of this transaction: no JIT (these statements are estimated
+    costly enough for it, and compiling takes longer than they run) and room to sort a
+    catalog's lines in memory."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '32MB'")
+
+
+def _cte(conn: Connection, stmt: Any, name: str) -> Any:
+    """A CTE that PostgreSQL computes once however often the statement reads it."""
+    cte = stmt.cte(name)
+    return cte.prefix_with("MATERIALIZED") if conn.dialect.name == "postgresql" else cte
+
+
+def _ranked_lines(
+    conn: Connection,
+    lines: Any,
+    offset: int,
+    limit: int | None,
+    extra: Any = None,
+) -> tuple[list[dict[str, Any]], int, int, int, int, list[Any]]:
+    """One statement over `lines` (a CTE of variant_id, sku, qty, value, scaled integers):
+    the lines at `offset` (up to `limit`; None: all) in SKU order, each with its rank for the
+    cents (`cents_of_ranked`), and the totals of every line (count, qty, value, cent rests).
+    `extra` (a select of a text key and a scaled value) comes back as its rows, e.g. COGS by
+    period, so that a costly CTE under both is computed once.
+
+    Returns (lines, count, total qty, total value, total rests, extra rows)."""
+    _settings(conn)
+    sku = _by_sku(conn, func.coalesce(lines.c.sku, ""))
+    rest = ((lines.c.value % CENT_UNITS) + CENT_UNITS) % CENT_UNITS  # floor mod on both engines
+    ranked = select(
+        lines.c.variant_id, lines.c.sku, lines.c.qty, lines.c.value,
+        func.row_number().over(order_by=sku).label("pos"),
+        func.row_number().over(order_by=(rest.desc(), sku)).label("rk"),
+    ).subquery("r")  # fmt: skip
+    pos = ranked.c.pos
+    page = select(
+        literal(0).label("part"), pos, ranked.c.variant_id, ranked.c.sku, ranked.c.qty,
+        ranked.c.value, ranked.c.rk, cast(null(), String).label("k"),
+    ).where(pos > offset)  # fmt: skip
+    if limit is not None:
+        page = page.where(pos <= offset + limit)
+    totals = select(
+        literal(1), func.count(), cast(null(), BigInteger), cast(null(), String),
+        func.coalesce(func.sum(lines.c.qty), 0), func.coalesce(func.sum(lines.c.value), 0),
+        func.coalesce(func.sum(rest), 0), cast(null(), String),
+    )  # fmt: skip
+    parts = [page, totals]
+    if extra is not None:
+        k, v = extra.selected_columns
+        parts.append(select(
+            literal(2), cast(null(), BigInteger), cast(null(), BigInteger), cast(null(), String),
+            cast(null(), BigInteger), v, cast(null(), BigInteger), k,
+        ).select_from(extra.subquery()))  # fmt: skip
+    rows = conn.execute(union_all(*parts)).all()
+    out: list[dict[str, Any]] = []
+    n = tq = tv = tr = 0
+    extras: list[Any] = []
+    for part, p, v, sku_, qty, value, rk, k in rows:
+        if part == 0:
+            out.append({"pos": int(p), "variant_id": v, "sku": sku_, "qty": int(qty),
+                        "value": int(value), "rank": int(rk)})  # fmt: skip
+        elif part == 1:
+            n, tq, tv, tr = int(p), int(qty), int(value), int(rk)
+        else:
+            extras.append((k, int(value)))
+    out.sort(key=lambda ln: ln["pos"])
+    return out, n, tq, tv, tr, extras
+
+
 # ------------------------------------------------------------------ valuation
+
+
+def _latest_entry(org_id: int, at: datetime) -> Any:
+    """The cost_books' variant's last cost entry before `at` (one index probe on the entries'
+    key per variant): a LATERAL subquery of (qty_after, value_after)."""
+    x = cost_entries.alias("x")
+    return (
+        select(_raw(x.c.qty_after).label("qty"), _raw(x.c.value_after).label("value"))
+        .where(
+            x.c.org_id == org_id,
+            x.c.variant_id == cost_books.c.variant_id,
+            x.c.effective_at < at,
+        )
+        .order_by(x.c.effective_at.desc(), x.c.ord.desc())
+        .limit(1)
+    )
+
+
+def _stock_lines(conn: Connection, org_id: int, at: datetime | None) -> Any:
+    """variant_id, sku, qty, value (scaled) of the valued stock at `at` (None: now): the
+    variants with a quantity or a value, as a statement (the lines of the valuation)."""
+    if at is None:
+        inner = select(
+            cost_books.c.variant_id, _raw(cost_books.c.qty).label("qty"),
+            _raw(cost_books.c.value).label("value"),
+        ).where(cost_books.c.org_id == org_id, cost_books.c.book.is_not(None))  # fmt: skip
+    elif conn.dialect.name == "postgresql":  # one probe per variant, both columns at once
+        e = _latest_entry(org_id, at).lateral("e")
+        inner = (
+            select(cost_books.c.variant_id, e.c.qty, e.c.value)
+            .select_from(cost_books.join(e, true()))
+            .where(cost_books.c.org_id == org_id)
+        )
+    else:  # SQLite has no LATERAL: a probe per column
+        latest = _latest_entry(org_id, at)
+        inner = select(
+            cost_books.c.variant_id,
+            latest.with_only_columns(latest.selected_columns.qty).scalar_subquery().label("qty"),
+            latest.with_only_columns(latest.selected_columns.value).scalar_subquery()
+            .label("value"),
+        ).where(cost_books.c.org_id == org_id)  # fmt: skip
+    s = inner.subquery("s")
+    return (
+        select(s.c.variant_id, variants.c.sku, s.c.qty, s.c.value)
+        .select_from(s.outerjoin(variants, and_(variants.c.id == s.c.variant_id,
+                                                variants.c.org_id == org_id)))
+        .where(s.c.qty.is_not(None), or_(s.c.qty != 0, s.c.value != 0))
+    )  # fmt: skip
 
 
 def _stock_as_of(conn: Connection, org_id: int, at: datetime | None) -> dict[int, tuple[int, int]]:
     """variant -> (qty, value) scaled, of the valued stock at `at` (None: now)."""
-    if at is None:
-        rows = conn.execute(
-            select(cost_books.c.variant_id, _raw(cost_books.c.qty), _raw(cost_books.c.value))
-            .where(cost_books.c.org_id == org_id, cost_books.c.book.is_not(None))
-        )  # fmt: skip
-        return {r[0]: (r[1], r[2]) for r in rows}
-    x = cost_entries.alias("x")
-
-    def latest(col: Any) -> Any:
-        """The variant's last entry at `at`: one index probe on the entries' key."""
-        return (
-            select(_raw(col))
-            .where(
-                x.c.org_id == org_id,
-                x.c.variant_id == cost_books.c.variant_id,
-                x.c.effective_at < at,
-            )
-            .order_by(x.c.effective_at.desc(), x.c.ord.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    if conn.dialect.name == "postgresql":  # one probe per variant, both columns at once
-        rows = conn.exec_driver_sql(
-            "SELECT b.variant_id, e.qty_after, e.value_after FROM cost_books b "
-            "CROSS JOIN LATERAL (SELECT qty_after, value_after FROM cost_entries x "
-            "  WHERE x.org_id = b.org_id AND x.variant_id = b.variant_id "
-            "  AND x.effective_at < %(at)s ORDER BY x.effective_at DESC, x.ord DESC LIMIT 1) e "
-            "WHERE b.org_id = %(org)s",
-            {"org": org_id, "at": at},
-        )
-    else:
-        rows = conn.execute(
-            select(cost_books.c.variant_id, latest(x.c.qty_after), latest(x.c.value_after)).where(
-                cost_books.c.org_id == org_id
-            )
-        )
-    return {r[0]: (int(r[1]), int(r[2])) for r in rows if r[1] is not None}
+    s = _stock_lines(conn, org_id, at).subquery()
+    return {v: (int(q), int(x)) for v, q, x in conn.execute(select(s.c.variant_id, s.c.qty,
+                                                                   s.c.value))}  # fmt: skip
 
 
 def _qty_by_location(
@@ -162,54 +271,90 @@ def valuation(
 ) -> dict[str, Any]:
     """Stock value per variant at `as_of` (a date: its end; default now). With a location (its
     subtree) or `by_location`, quantities are per location, valued at the variant's unit cost."""
+    report = valuation_page(conn, actor, as_of=as_of, location_id=location_id,
+                            by_location=by_location, limit=None)  # fmt: skip
+    del report["line_count"]
+    return report
+
+
+def valuation_page(
+    conn: Connection,
+    actor: Actor,
+    *,
+    as_of: str | None = None,
+    location_id: int | None = None,
+    by_location: bool = False,
+    offset: int = 0,
+    limit: int | None = 100,
+) -> dict[str, Any]:
+    """`valuation` with only the lines at `offset` (up to `limit`; None: all) and how many
+    there are (`line_count`); totals and each line's cents are those of the whole report. The
+    whole catalog is paged in SQL; per location, the lines are made in full, then cut."""
     actor.require("reports.read")
     at = parse_instant(as_of, "as_of", end_of_day=True)
     now = _now()
     if at is not None and at >= now:
         at = None
+    if location_id is None and not by_location:
+        lines = _cte(conn, _stock_lines(conn, actor.org_id, at), "lines")
+        page, n, tq, tv, tr, _ = _ranked_lines(conn, lines, offset, limit)
+        rounded, total = cents_of_ranked([ln["value"] for ln in page],
+                                         [ln["rank"] for ln in page], n, tv, tr)  # fmt: skip
+        return {
+            "as_of": at or now,
+            "currency": _currency(conn, actor.org_id),
+            "location_id": location_id,
+            "total_qty": from_scaled(tq) if n else ZERO,
+            "total_value": total,
+            "lines": [
+                {
+                    "sku": ln["sku"],
+                    "variant_id": ln["variant_id"],
+                    "qty": from_scaled(ln["qty"]),
+                    "unit_cost": _unit(ln["qty"], ln["value"]),
+                    "value": value,
+                }
+                for ln, value in zip(page, rounded, strict=True)
+            ],  # fmt: skip
+            "line_count": n,
+        }
     stock = _stock_as_of(conn, actor.org_id, at)
     skus = _skus(conn, actor.org_id, set(stock))
-    lines: list[dict[str, Any]] = []
+    all_lines: list[dict[str, Any]] = []
     exact: list[Decimal] = []
-    if location_id is None and not by_location:
-        for v, (qty, value) in sorted(stock.items(), key=lambda kv: skus.get(kv[0], "")):
-            if qty == 0 and value == 0:
-                continue
-            lines.append({"sku": skus[v], "variant_id": v, "qty": from_scaled(qty),
-                          "unit_cost": _unit(qty, value)})  # fmt: skip
-            exact.append(from_scaled(value))
-    else:
-        within = None if location_id is None else _subtree(conn, actor.org_id, location_id)
-        per_loc = _qty_by_location(conn, actor.org_id, at, within)
-        codes = dict(
-            conn.execute(
-                select(locations.c.id, locations.c.code).where(locations.c.org_id == actor.org_id)
-            ).all()
-        )
-        skus.update(_skus(conn, actor.org_id, {v for v, _ in per_loc} - set(skus)))
+    within = None if location_id is None else _subtree(conn, actor.org_id, location_id)
+    per_loc = _qty_by_location(conn, actor.org_id, at, within)
+    codes = dict(
+        conn.execute(
+            select(locations.c.id, locations.c.code).where(locations.c.org_id == actor.org_id)
+        ).all()
+    )
+    skus.update(_skus(conn, actor.org_id, {v for v, _ in per_loc} - set(skus)))
 
-        def order(item: tuple[tuple[int, int], int]) -> tuple[str, str]:
-            return skus.get(item[0][0], ""), codes.get(item[0][1], "")
+    def order(item: tuple[tuple[int, int], int]) -> tuple[str, str]:
+        return skus.get(item[0][0], ""), codes.get(item[0][1], "")
 
-        for (v, loc), qty in sorted(per_loc.items(), key=order):
-            vq, vv = stock.get(v, (0, 0))
-            # the variant's unit cost at that time; all of the variant's stock here takes its
-            # whole value (so no residue is lost), otherwise qty x value / variant qty
-            value = vv if qty == vq else (share(qty, vv, vq) if vq else 0)
-            lines.append({"sku": skus[v], "variant_id": v, "location_id": loc,
+    for (v, loc), qty in sorted(per_loc.items(), key=order):
+        vq, vv = stock.get(v, (0, 0))
+        # the variant's unit cost at that time; all of the variant's stock here takes its
+        # whole value (so no residue is lost), otherwise qty x value / variant qty
+        value = vv if qty == vq else (share(qty, vv, vq) if vq else 0)
+        all_lines.append({"sku": skus[v], "variant_id": v, "location_id": loc,
                           "location_code": codes.get(loc), "qty": from_scaled(qty),
                           "unit_cost": _unit(vq, vv)})  # fmt: skip
-            exact.append(from_scaled(value))
-    rounded, total = cents_summing_to_total(exact)
-    for line, value in zip(lines, rounded, strict=True):
+        exact.append(from_scaled(value))
+    rounded_all, total = cents_summing_to_total(exact)
+    for line, value in zip(all_lines, rounded_all, strict=True):
         line["value"] = value
+    end = None if limit is None else offset + limit
     return {
         "as_of": at or now,
         "currency": _currency(conn, actor.org_id),
         "location_id": location_id,
-        "total_qty": sum((ln["qty"] for ln in lines), ZERO),
+        "total_qty": sum((ln["qty"] for ln in all_lines), ZERO),
         "total_value": total,
-        "lines": lines,
+        "lines": all_lines[offset:end],
+        "line_count": len(all_lines),
     }
 
 
