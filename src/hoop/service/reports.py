@@ -88,6 +88,12 @@ def _by_sku(conn: Connection, sku: Any) -> Any:
     return sku.collate("C") if conn.dialect.name == "postgresql" else sku
 
 
+def _sum(col: Any) -> Any:
+    """SUM of scaled integers as a 64-bit integer (PostgreSQL's is numeric, slower to add up,
+    sort and compare; the amounts are bounded well inside 64 bits)."""
+    return cast(func.sum(_raw(col)), BigInteger)
+
+
 def _settings(conn: Connection) -> None:
     """PostgreSQL, for the rest of this transaction: no JIT (these statements are estimated
     costly enough for it, and compiling takes longer than they run) and room to sort a
@@ -139,11 +145,12 @@ def _ranked_lines(
     )  # fmt: skip
     parts = [page, totals]
     if extra is not None:
-        k, v = extra.selected_columns
+        x = extra.subquery("x")
+        k, v = x.c
         parts.append(select(
             literal(2), cast(null(), BigInteger), cast(null(), BigInteger), cast(null(), String),
             cast(null(), BigInteger), v, cast(null(), BigInteger), k,
-        ).select_from(extra.subquery()))  # fmt: skip
+        ))  # fmt: skip
     rows = conn.execute(union_all(*parts)).all()
     out: list[dict[str, Any]] = []
     n = tq = tv = tr = 0
@@ -392,6 +399,24 @@ def cogs(
 ) -> dict[str, Any]:
     """Cost of goods sold (shipments less returned shipments) per SKU and per period, over
     [from, to] (dates inclusive; default: this month to now)."""
+    report = cogs_page(conn, actor, date_from=date_from, date_to=date_to, period=period,
+                       limit=None)  # fmt: skip
+    del report["line_count"]
+    return report
+
+
+def cogs_page(
+    conn: Connection,
+    actor: Actor,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    period: str = "month",
+    offset: int = 0,
+    limit: int | None = 100,
+) -> dict[str, Any]:
+    """`cogs` with only the SKU lines at `offset` (up to `limit`; None: all) and how many there
+    are (`line_count`); the total, the periods and each line's cents are the whole report's."""
     actor.require("reports.read")
     if period not in ("day", "month"):
         raise ValidationFailed("period must be day or month", {"field": "period"})
@@ -402,39 +427,51 @@ def cogs(
         key = func.to_char(utc, "YYYY-MM-DD" if period == "day" else "YYYY-MM")
     else:  # SQLite keeps naive UTC text
         key = func.substr(eff, 1, 10 if period == "day" else 7)
-    # summed in the database per (variant, period): a month of a big catalog is ~10^5 entries
-    rows = conn.execute(
-        select(cost_entries.c.variant_id, key,
-               func.sum(_raw(cost_entries.c.qty)), func.sum(_raw(cost_entries.c.value)))
-        .where(
-            cost_entries.c.org_id == actor.org_id,
-            cost_entries.c.counter == "customer",
-            eff >= start,
-            eff < end,
-        )
-        .group_by(cost_entries.c.variant_id, key)
-    ).all()  # fmt: skip
-    by_sku: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    by_period: dict[str, int] = defaultdict(int)
-    for v, k, qty, value in rows:
-        by_sku[v][0] -= int(qty)
-        by_sku[v][1] -= int(value)
-        by_period[str(k)] -= int(value)
-    skus = _skus(conn, actor.org_id, set(by_sku))
-    order = sorted(by_sku, key=lambda v: skus.get(v, ""))
-    rounded, total = cents_summing_to_total([from_scaled(by_sku[v][1]) for v in order])
-    p_keys = sorted(by_period)
-    p_rounded, _ = cents_summing_to_total([from_scaled(by_period[k]) for k in p_keys])
+    # summed in the database per (variant, period) once: a month of a big catalog is ~10^5
+    # entries; the lines (per variant) and the periods are both sums of these groups
+    groups = _cte(conn, select(
+        cost_entries.c.variant_id, key.label("k"),
+        _sum(cost_entries.c.qty).label("qty"), _sum(cost_entries.c.value).label("value"),
+    ).where(
+        cost_entries.c.org_id == actor.org_id,
+        cost_entries.c.counter == "customer",
+        eff >= start,
+        eff < end,
+    ).group_by(cost_entries.c.variant_id, key), "groups")  # fmt: skip
+    per_sku = (
+        select(groups.c.variant_id, (-_sum(groups.c.qty)).label("qty"),
+               (-_sum(groups.c.value)).label("value"))
+        .group_by(groups.c.variant_id)
+        .subquery("per_sku")
+    )  # fmt: skip
+    lines = _cte(conn, select(per_sku.c.variant_id, variants.c.sku, per_sku.c.qty,
+                              per_sku.c.value).select_from(per_sku.outerjoin(
+        variants, and_(variants.c.id == per_sku.c.variant_id, variants.c.org_id == actor.org_id)
+    )), "lines")  # fmt: skip
+    periods = select(groups.c.k, (-_sum(groups.c.value)).label("value")).group_by(groups.c.k)
+    page, n, _, tv, tr, by_period = _ranked_lines(conn, lines, offset, limit, extra=periods)
+    rounded, total = cents_of_ranked([ln["value"] for ln in page],
+                                     [ln["rank"] for ln in page], n, tv, tr)  # fmt: skip
+    by_period.sort(key=lambda kv: str(kv[0]))
+    p_rounded, _ = cents_summing_to_total([from_scaled(v) for _, v in by_period])
     return {
         "from": start,
         "to": end,
         "currency": _currency(conn, actor.org_id),
         "total_cogs": total,
         "lines": [
-            {"sku": skus.get(v), "variant_id": v, "qty": from_scaled(by_sku[v][0]), "cogs": c}
-            for v, c in zip(order, rounded, strict=True)
-        ],
-        "periods": [{"period": k, "cogs": c} for k, c in zip(p_keys, p_rounded, strict=True)],
+            {
+                "sku": ln["sku"],
+                "variant_id": ln["variant_id"],
+                "qty": from_scaled(ln["qty"]),
+                "cogs": c,
+            }
+            for ln, c in zip(page, rounded, strict=True)
+        ],  # fmt: skip
+        "periods": [
+            {"period": str(k), "cogs": c} for (k, _), c in zip(by_period, p_rounded, strict=True)
+        ],  # fmt: skip
+        "line_count": n,
     }
 
 
