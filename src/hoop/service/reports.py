@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     String,
     and_,
+    case,
     cast,
     func,
     literal,
@@ -570,66 +571,110 @@ def journal(
 # ------------------------------------------------------------------ reconciliation
 
 
+_BOOK_COLS = ("ledger", "layer", "layer_qty", "journal", "on_hand", "has_entries", "has_book",
+              "has_journal")  # fmt: skip
+
+
+def _per_variant_books(conn: Connection, org: int) -> Any:
+    """One row per variant with anything to reconcile: ledger value (the sum of its cost
+    entries), layer value and quantity (its book), the journal's Inventory balance, the stock
+    on hand (balances plus transit), and whether it has entries, a book, Inventory journal
+    rows (scaled integers; a CTE). Each source is summed per variant in the database."""
+    ce, cb, je, b, m = cost_entries.c, cost_books.c, journal_entries.c, balances.c, moves.c
+    transit = select(locations.c.id).where(locations.c.org_id == org, locations.c.type == "transit")
+
+    def row(variant_id: Any, **sums: Any) -> Any:
+        """A select of the columns below in order; those not given are 0 (a new literal each:
+        a select keeps only one copy of a column repeated)."""
+        return select(variant_id, *(sums.get(k, literal(0, BigInteger)) for k in _BOOK_COLS))
+
+    def signed(when_plus: Any, when_minus: Any, amount: Any) -> Any:
+        return _sum(case((when_plus, amount), else_=0)) - _sum(case((when_minus, amount), else_=0))
+
+    into, out_of = m.to_location_id.in_(transit), m.from_location_id.in_(transit)
+    parts = [
+        row(ce.variant_id, ledger=_sum(ce.value), has_entries=literal(1))
+        .where(ce.org_id == org).group_by(ce.variant_id),
+        row(cb.variant_id, layer=_raw(cb.value), layer_qty=_raw(cb.qty), has_book=literal(1))
+        .where(cb.org_id == org, cb.book.is_not(None)),
+        row(je.variant_id, has_journal=literal(1),
+            journal=signed(je.debit == INVENTORY, je.credit == INVENTORY, _raw(je.amount)))
+        .where(je.org_id == org, or_(je.debit == INVENTORY, je.credit == INVENTORY))
+        .group_by(je.variant_id),
+        row(b.variant_id, on_hand=_sum(b.on_hand)).where(b.org_id == org).group_by(b.variant_id),
+        # transit keeps no balance rows: its stock is what moved in less what moved out
+        row(m.variant_id, on_hand=signed(into, out_of, _raw(m.qty)))
+        .where(m.org_id == org, or_(into, out_of)).group_by(m.variant_id),
+    ]  # fmt: skip
+    u = union_all(*parts).subquery("u")
+    v, *cols = u.c
+    return _cte(conn, select(v.label("variant_id"), *(
+        (func.max(col) if name.startswith("has_") else _sum(col)).label(name)
+        for name, col in zip(_BOOK_COLS, cols, strict=True)
+    )).group_by(v), "per_variant")  # fmt: skip
+
+
 def reconcile(conn: Connection, org: int, *, deep: bool = False) -> dict[str, Any]:
     """Per variant: ledger value (the sum of its cost entries) = layer value (its open layers)
     = the journal's Inventory balance, and the book's quantity = the stock on hand (balances,
     plus transit). Returns the totals (scaled) and every variant where anything differs.
-    `deep` also recosts every history from the moves and lists stored values that differ."""
-    ledger = dict(
-        conn.execute(
-            select(cost_entries.c.variant_id, func.sum(_raw(cost_entries.c.value)))
-            .where(cost_entries.c.org_id == org)
-            .group_by(cost_entries.c.variant_id)
-        ).all()
+    `deep` also recosts every history from the moves and lists stored values that differ.
+
+    One statement: the sums per variant and source are made and compared in the database,
+    and only the variants that differ come back, in SKU order, after a row of totals."""
+    _settings(conn)
+    per = _per_variant_books(conn, org)
+    differs = or_(per.c.ledger != per.c.layer, per.c.layer != per.c.journal,
+                  per.c.layer_qty != per.c.on_hand)  # fmt: skip
+    sku = (
+        select(variants.c.sku)
+        .where(variants.c.id == per.c.variant_id, variants.c.org_id == org)
+        .scalar_subquery()
     )
-    books = {
-        r[0]: (int(r[1]), int(r[2]))
-        for r in conn.execute(
-            select(
-                cost_books.c.variant_id,
-                _raw(cost_books.c.value),
-                _raw(cost_books.c.qty),
-            ).where(cost_books.c.org_id == org, cost_books.c.book.is_not(None))
-        )  # fmt: skip
-    }
-    journal_bal: dict[int, int] = defaultdict(int)
-    for v, debit, credit, amount in conn.execute(
-        select(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit,
-               func.sum(_raw(journal_entries.c.amount)))
-        .where(journal_entries.c.org_id == org,
-               or_(journal_entries.c.debit == INVENTORY, journal_entries.c.credit == INVENTORY))
-        .group_by(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit)
-    ):  # fmt: skip
-        journal_bal[v] += int(amount) * ((debit == INVENTORY) - (credit == INVENTORY))
-    on_hand: dict[int, int] = defaultdict(int)
-    for (v, _), qty in _qty_by_location(conn, org, None, None).items():
-        on_hand[v] += qty
-    every = set(ledger) | set(books) | set(journal_bal) | set(on_hand)
-    skus = _skus(conn, org, every)
+    rows_q = select(literal(1).label("part"), per.c.variant_id, sku.label("sku"), per.c.ledger,
+                    per.c.layer, per.c.layer_qty, per.c.journal, per.c.on_hand)  # fmt: skip
+    if not deep:
+        rows_q = rows_q.where(differs)
+    none = [
+        cast(null(), t).label(f"none{i}")
+        for i, t in enumerate((BigInteger, String) + (BigInteger,) * 2)
+    ]
+    totals_q = select(
+        literal(0), none[0], none[1], func.coalesce(func.sum(per.c.ledger), 0),
+        func.coalesce(func.sum(per.c.layer), 0), none[2],
+        func.coalesce(func.sum(per.c.journal), 0), none[3],
+    )  # fmt: skip
+    r = union_all(rows_q, totals_q).subquery("r")  # named by the first
+    rows = conn.execute(
+        select(r).order_by(r.c.part, _by_sku(conn, func.coalesce(r.c.sku, "")), r.c.variant_id)
+    ).all()
+    totals = (int(rows[0].ledger), int(rows[0].layer), int(rows[0].journal))
     differences: list[dict[str, Any]] = []
-    for v in sorted(every, key=lambda v: skus.get(v, "")):
-        a, (b, bq), c = int(ledger.get(v, 0)), books.get(v, (0, 0)), journal_bal.get(v, 0)
+    skus: dict[int, str | None] = {}
+    for _, v, sku_, ledger, layer, layer_qty, journal, on_hand in rows[1:]:
+        a, b, bq, c, q = int(ledger), int(layer), int(layer_qty), int(journal), int(on_hand)
+        skus[v] = sku_
         if not a == b == c:
             differences.append({
-                "kind": "value", "sku": skus.get(v), "variant_id": v,
+                "kind": "value", "sku": sku_, "variant_id": v,
                 "ledger_value": from_scaled(a), "layer_value": from_scaled(b),
                 "journal_inventory_balance": from_scaled(c),
             })  # fmt: skip
-        if bq != on_hand.get(v, 0):
+        if bq != q:
             differences.append({
-                "kind": "quantity", "sku": skus.get(v), "variant_id": v,
-                "layer_qty": from_scaled(bq), "on_hand": from_scaled(on_hand.get(v, 0)),
+                "kind": "quantity", "sku": sku_, "variant_id": v,
+                "layer_qty": from_scaled(bq), "on_hand": from_scaled(q),
             })  # fmt: skip
     if deep:
-        ids = sorted(every)
-        for d in costing_db.replay_variants(conn, org, dict.fromkeys(ids), _now(),
+        # the variants with entries, a book or Inventory journal rows, and those with stock
+        # at some location: each recosted from its moves
+        every = set(conn.execute(select(per.c.variant_id).where(
+            or_(per.c.has_entries == 1, per.c.has_book == 1, per.c.has_journal == 1)
+        )).scalars())  # fmt: skip
+        every |= {v for v, _ in _qty_by_location(conn, org, None, None)}
+        for d in costing_db.replay_variants(conn, org, dict.fromkeys(sorted(every)), _now(),
                                             check_only=True):  # fmt: skip
             differences.append({"kind": "recompute", "sku": skus.get(d["variant_id"]), **d})
-    totals = (
-        sum(int(x) for x in ledger.values()),
-        sum(b for b, _ in books.values()),
-        sum(journal_bal.values()),
-    )
     return {"totals": totals, "differences": differences}
 
 
