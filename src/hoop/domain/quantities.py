@@ -101,6 +101,16 @@ def cent_rest(value: int) -> int:
     return value % CENT_UNITS
 
 
+def cent_ranks(values: list[int]) -> list[int]:
+    """Each scaled value's rank (from 1) in the order `cents_summing_to_total` hands out the
+    missing cents: largest `cent_rest` first, ties to the earlier value."""
+    order = sorted(range(len(values)), key=lambda i: (-cent_rest(values[i]), i))
+    ranks = [0] * len(values)
+    for rank, i in enumerate(order, start=1):
+        ranks[i] = rank
+    return ranks
+
+
 def cents_of_ranked(
     values: list[int], ranks: list[int], n: int, total: int, rests: int
 ) -> tuple[list[Cents], Cents]:

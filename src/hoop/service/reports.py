@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -49,6 +48,8 @@ from hoop.domain.quantities import (
     FACTOR,
     ZERO,
     Money4,
+    cent_ranks,
+    cent_rest,
     cents,
     cents_of_ranked,
     cents_summing_to_total,
@@ -247,6 +248,13 @@ def _qty_by_location(
     transit = select(locations.c.id).where(
         locations.c.org_id == org_id, locations.c.type == "transit"
     )
+    none_there = (
+        at is None
+        and within is not None
+        and conn.execute(transit.where(locations.c.id.in_(within)).limit(1)).first() is None
+    )
+    if none_there:  # now, and no transit location there: no moves to read
+        return {k: q for k, q in out.items() if q}
     for col, sign in ((moves.c.to_location_id, 1), (moves.c.from_location_id, -1)):
         q = (
             select(moves.c.variant_id, col, func.sum(_raw(moves.c.qty)))
@@ -326,10 +334,9 @@ def valuation_page(
             ],  # fmt: skip
             "line_count": n,
         }
+    # per location: each line's exact value needs the variant's stock, so every line is made
+    # (as integers); only the page's become Decimals
     stock = _stock_as_of(conn, actor.org_id, at)
-    skus = _skus(conn, actor.org_id, set(stock))
-    all_lines: list[dict[str, Any]] = []
-    exact: list[Decimal] = []
     within = None if location_id is None else _subtree(conn, actor.org_id, location_id)
     per_loc = _qty_by_location(conn, actor.org_id, at, within)
     codes = dict(
@@ -337,32 +344,38 @@ def valuation_page(
             select(locations.c.id, locations.c.code).where(locations.c.org_id == actor.org_id)
         ).all()
     )
-    skus.update(_skus(conn, actor.org_id, {v for v, _ in per_loc} - set(skus)))
+    skus = _skus(conn, actor.org_id, {v for v, _ in per_loc})
 
     def order(item: tuple[tuple[int, int], int]) -> tuple[str, str]:
         return skus.get(item[0][0], ""), codes.get(item[0][1], "")
 
-    for (v, loc), qty in sorted(per_loc.items(), key=order):
+    items = sorted(per_loc.items(), key=order)
+    values: list[int] = []
+    for (v, _), qty in items:
         vq, vv = stock.get(v, (0, 0))
         # the variant's unit cost at that time; all of the variant's stock here takes its
         # whole value (so no residue is lost), otherwise qty x value / variant qty
-        value = vv if qty == vq else (share(qty, vv, vq) if vq else 0)
-        all_lines.append({"sku": skus[v], "variant_id": v, "location_id": loc,
-                          "location_code": codes.get(loc), "qty": from_scaled(qty),
-                          "unit_cost": _unit(vq, vv)})  # fmt: skip
-        exact.append(from_scaled(value))
-    rounded_all, total = cents_summing_to_total(exact)
-    for line, value in zip(all_lines, rounded_all, strict=True):
-        line["value"] = value
-    end = None if limit is None else offset + limit
+        values.append(vv if qty == vq else (share(qty, vv, vq) if vq else 0))
+    n = len(items)
+    shown = range(min(offset, n), n if limit is None else min(n, offset + limit))
+    ranks = cent_ranks(values)
+    rounded, total = cents_of_ranked([values[i] for i in shown], [ranks[i] for i in shown], n,
+                                     sum(values), sum(cent_rest(x) for x in values))  # fmt: skip
+    lines = []
+    for i, value in zip(shown, rounded, strict=True):
+        (v, loc), qty = items[i]
+        vq, vv = stock.get(v, (0, 0))
+        lines.append({"sku": skus[v], "variant_id": v, "location_id": loc,
+                      "location_code": codes.get(loc), "qty": from_scaled(qty),
+                      "unit_cost": _unit(vq, vv), "value": value})  # fmt: skip
     return {
         "as_of": at or now,
         "currency": _currency(conn, actor.org_id),
         "location_id": location_id,
-        "total_qty": sum((ln["qty"] for ln in all_lines), ZERO),
+        "total_qty": from_scaled(sum(q for _, q in items)) if n else ZERO,
         "total_value": total,
-        "lines": all_lines[offset:end],
-        "line_count": len(all_lines),
+        "lines": lines,
+        "line_count": n,
     }
 
 
