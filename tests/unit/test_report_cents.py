@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hoop.domain.quantities import (
+    cent_ranks,
     cent_rest,
     cents_of_ranked,
     cents_summing_to_total,
@@ -46,6 +47,7 @@ def test_a_page_shows_the_cents_of_the_whole_report(
 ) -> None:
     whole, whole_total = cents_summing_to_total([from_scaled(v) for v in values])
     ranks = ranks_of(values)
+    assert cent_ranks(values) == ranks
     page = slice(offset, offset + size)
     lines, total = cents_of_ranked(
         values[page], ranks[page], len(values), sum(values), sum(cent_rest(v) for v in values)
