@@ -91,8 +91,9 @@ def _by_sku(conn: Connection, sku: Any) -> Any:
 
 
 def _sum(col: Any) -> Any:
-    """SUM of scaled integers as a 64-bit integer (PostgreSQL's is numeric, slower to add up,
-    sort and compare; the amounts are bounded well inside 64 bits)."""
+    """SUM of scaled integers as a 64-bit integer, like the columns it adds up (PostgreSQL's is
+    numeric, slower to add up, sort and compare). A sum past 64 bits raises rather than wraps,
+    on PostgreSQL as SQLite's SUM always has."""
     return cast(func.sum(_raw(col)), BigInteger)
 
 
@@ -130,8 +131,8 @@ def _ranked_lines(
     rest = ((lines.c.value % CENT_UNITS) + CENT_UNITS) % CENT_UNITS  # floor mod on both engines
     ranked = select(
         lines.c.variant_id, lines.c.sku, lines.c.qty, lines.c.value,
-        func.row_number().over(order_by=sku).label("pos"),
-        func.row_number().over(order_by=(rest.desc(), sku)).label("rk"),
+        func.row_number().over(order_by=(sku, lines.c.variant_id)).label("pos"),
+        func.row_number().over(order_by=(rest.desc(), sku, lines.c.variant_id)).label("rk"),
     ).subquery("r")  # fmt: skip
     pos = ranked.c.pos
     page = select(
@@ -305,7 +306,8 @@ def valuation_page(
 ) -> dict[str, Any]:
     """`valuation` with only the lines at `offset` (up to `limit`; None: all) and how many
     there are (`line_count`); totals and each line's cents are those of the whole report. The
-    whole catalog is paged in SQL; per location, the lines are made in full, then cut."""
+    whole catalog is paged in SQL; per location, every line's value is worked out (integers,
+    from its variant's stock) and only the page's lines are built."""
     actor.require("reports.read")
     at = parse_instant(as_of, "as_of", end_of_day=True)
     now = _now()
