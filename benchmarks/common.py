@@ -223,6 +223,19 @@ def analyze(engine: Engine) -> None:
         c.commit()
 
 
+def vacuum_schema(engine: Engine) -> None:
+    """VACUUM ANALYZE this schema's tables (only these: the server is shared), as autovacuum
+    would some time after a bulk load; it also marks pages all-visible, so index-only scans
+    skip the heap. The shared test server runs with autovacuum off, so without it they never
+    do."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        names = c.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+        for name in list(names):
+            c.execute(text(f'VACUUM ANALYZE "{name}"'))
+
+
 @contextlib.contextmanager
 def autoanalyze(db: Database, every: float = 5.0) -> Iterator[str]:
     """Stand in for autovacuum's ANALYZE when the server has autovacuum off (as the shared test
