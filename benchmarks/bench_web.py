@@ -14,6 +14,13 @@ is requested --warmup times, then --samples times; p50 / p99 / max of the server
 p50 of the round trip.
 
     .venv/bin/python benchmarks/bench_web.py [--products 10000 --moves-per 100 --samples 30]
+
+The set-up takes about a minute on an idle machine; `--keep` keeps the loaded schema and prints
+its name, and `--reuse <schema>` measures it again (migrated to the current head first, so a
+new migration's indexes are there) without loading; `--only reports` measures just the pages
+whose path contains "reports". The server has autovacuum off and the set-up only ANALYZEs, so
+no page is all-visible and index-only scans read the heap anyway; `--vacuum` VACUUMs the schema
+first, as autovacuum would after a bulk load in production (on a kept schema, for good).
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ from common import (
     base_parser,
     fresh_database,
     header,
+    kept_database,
     line,
     percentiles,
     uvicorn_server,
+    vacuum_schema,
 )
 from sqlalchemy import select, text
 
@@ -142,6 +151,22 @@ def pages(uow: UnitOfWork, org_id: int, scaled_product: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _database(a: Any) -> Any:
+    if a.reuse:
+        return kept_database(a.reuse)
+    return fresh_database(a.db, "hoop_bench_web", keep=a.keep)
+
+
+def _loaded(uow: UnitOfWork) -> tuple[int, int]:
+    """The demo org and its first scaled variant in a schema loaded earlier."""
+    sql = text(
+        "SELECT u.org_id, (SELECT min(v.id) FROM variants v WHERE v.org_id = u.org_id "
+        "AND v.sku LIKE 'SCALE-%') FROM users u WHERE u.email = :e"
+    )
+    org_id, first = uow.read(lambda c: c.execute(sql, {"e": DEMO_EMAIL}).one())
+    return org_id, first
+
+
 def main() -> None:
     ap = base_parser(__doc__ or "")
     ap.set_defaults(db="postgres")
@@ -149,19 +174,30 @@ def main() -> None:
     ap.add_argument("--moves-per", type=int, default=100, help="moves per scaled variant")
     ap.add_argument("--samples", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the loaded schema (prints it)")
+    ap.add_argument("--reuse", metavar="SCHEMA", help="measure a schema kept by --keep")
+    ap.add_argument("--only", metavar="TEXT", help="only the pages whose path contains TEXT")
+    ap.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="VACUUM ANALYZE the schema first (as autovacuum would, in production)",
+    )
     a = ap.parse_args()
     if a.quick:
         a.products, a.moves_per, a.samples = 1000, 10, 5
-    with fresh_database(a.db, "hoop_bench_web", keep=a.keep) as db:
+    with _database(a) as db:
         header("web pages, server-side render time", a.db, products=a.products,
-               moves=a.products * a.moves_per, samples=a.samples)  # fmt: skip
+               moves=a.products * a.moves_per, samples=a.samples,
+               reused=a.reuse or "no", vacuum=a.vacuum)  # fmt: skip
         engine = make_engine(db.url, pool_size=5)
         uow = UnitOfWork(engine)
-        t0 = time.perf_counter()
-        load_demo(uow)
-        line("demo org loaded", f"{time.perf_counter() - t0:.1f} s")
-        org_id, first_variant = scale(engine, uow, a.products, a.moves_per)
+        if a.reuse:
+            org_id, first_variant = _loaded(uow)
+        else:
+            t0 = time.perf_counter()
+            load_demo(uow)
+            line("demo org loaded", f"{time.perf_counter() - t0:.1f} s")
+            org_id, first_variant = scale(engine, uow, a.products, a.moves_per)
         scaled_product = uow.read(
             lambda c: c.execute(
                 text("SELECT product_id FROM variants WHERE id = :v"), {"v": first_variant}
@@ -174,6 +210,10 @@ def main() -> None:
         )
         counts = uow.read(lambda c: c.execute(sql, {"o": org_id}).one())
         line("org: products / moves / journal entries", " / ".join(f"{n:,}" for n in counts))
+        if a.vacuum:
+            t0 = time.perf_counter()
+            vacuum_schema(engine)
+            line("VACUUM ANALYZE of the schema", f"{time.perf_counter() - t0:.1f} s")
         with uvicorn_server(db, workers=1, pool_size=5, app="timed_asgi:app") as srv:
             client = login(srv.base)
             t = time.perf_counter()
@@ -187,6 +227,8 @@ def main() -> None:
             print(f"  {'page':<44} {'server p50':>10} {'p99':>8} {'max':>8} {'round trip p50':>15}")
             worst = 0.0
             for path in pages(uow, org_id, scaled_product):
+                if a.only and a.only not in path:
+                    continue
                 server, wall = [], []
                 for i in range(a.warmup + a.samples):
                     t = time.perf_counter()

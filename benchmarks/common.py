@@ -103,6 +103,14 @@ def fresh_database(kind: str, prefix: str = "hoop_bench", keep: bool = False) ->
         admin.dispose()
 
 
+@contextlib.contextmanager
+def kept_database(schema: str) -> Iterator[Database]:
+    """A PG schema a benchmark kept (`--keep`), migrated to the current head; not dropped."""
+    db = Database("postgres", _pg_schema_url(pg_base_url(), schema), schema=schema)
+    upgrade(db.url)
+    yield db
+
+
 def _proc_cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -213,6 +221,19 @@ def analyze(engine: Engine) -> None:
     with engine.connect() as c:
         c.execute(text("ANALYZE"))
         c.commit()
+
+
+def vacuum_schema(engine: Engine) -> None:
+    """VACUUM ANALYZE this schema's tables (only these: the server is shared), as autovacuum
+    would some time after a bulk load; it also marks pages all-visible, so index-only scans
+    skip the heap. The shared test server runs with autovacuum off, so without it they never
+    do."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        names = c.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+        for name in list(names):
+            c.execute(text(f'VACUUM ANALYZE "{name}"'))
 
 
 @contextlib.contextmanager

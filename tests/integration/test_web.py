@@ -360,6 +360,57 @@ def test_reports_render_and_download(web: WebClient, org: OrgClient) -> None:
     assert run.status_code == 200 and "balanced" in run.text
 
 
+def _report_rows(html: str) -> list[list[str]]:
+    """The cells of each body row of a report page's first table."""
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in body.split("</tr>")[:-1]]
+
+
+def test_report_pages_show_the_whole_reports_totals_and_cents(
+    web: WebClient, org: OrgClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hoop.entrypoints.web import reports as web_reports
+
+    # three SKUs of 2 units at 0.3333, one unit of each shipped: 0.3333 of COGS and 0.3333 of
+    # stock each, 0.9999 in all -> 1.00; in cents the lines are 0.33 each and the missing cent
+    # goes to the first line (ties to the earlier line): 0.34, 0.33, 0.33. Two lines a page:
+    # the second page still shows the total over all three, and its line its own cents.
+    monkeypatch.setattr(web_reports, "SHOWN", 2)
+    loc = org.location()
+    skus = sorted(unique("PG") for _ in range(3))
+    org.product(skus)
+    org.receive(loc, [{"sku": s, "qty": "2", "unit_cost": "0.3333"} for s in skus])
+    org.post("/stock-documents", {"type": "shipment", "from_location_id": loc,
+                                  "lines": [{"sku": s, "qty": "1"} for s in skus]},
+             expect=201)  # fmt: skip
+    api = org.get("/reports/valuation")
+    assert [(ln["sku"], ln["value"]) for ln in api["lines"]] == [
+        (skus[0], "0.34"), (skus[1], "0.33"), (skus[2], "0.33")
+    ]  # fmt: skip
+    assert api["total_value"] == "1.00" and api["total_qty"] == "3"
+    first = web.get("/reports/valuation")
+    assert [(r[0], r[-1]) for r in _report_rows(first.text)] == [
+        (skus[0], "$0.34"), (skus[1], "$0.33")
+    ]  # fmt: skip
+    assert 'data-testid="valuation-total">$1.00<' in first.text and "Lines 1–2 of 3" in first.text
+    assert "offset=2" in first.text
+    second = web.get("/reports/valuation?as_of=&offset=2")
+    assert [(r[0], r[-1]) for r in _report_rows(second.text)] == [(skus[2], "$0.33")]
+    assert 'data-testid="valuation-total">$1.00<' in second.text and ">3</td>" in second.text
+    assert "Lines 3–3 of 3" in second.text and "offset=0" in second.text
+    assert "offset=2&amp;offset" not in second.text  # the pager replaces the offset
+    cogs = org.get("/reports/cogs")
+    assert [(ln["sku"], ln["cogs"]) for ln in cogs["lines"]] == [
+        (skus[0], "0.34"), (skus[1], "0.33"), (skus[2], "0.33")
+    ]  # fmt: skip
+    page = web.get("/reports/cogs?offset=2")
+    assert [(r[0], r[-1]) for r in _report_rows(page.text)] == [(skus[2], "$0.33")]
+    assert page.text.count("$1.00") >= 2  # the heading and the footer: all three lines
+    # a download holds every line whatever page it was asked from
+    csv = web.get("/reports/valuation.csv?offset=2").text.splitlines()
+    assert [row.split(",")[0] for row in csv[1:]] == [*skus, "total"]
+
+
 def test_dashboard_and_every_page_render(web: WebClient, org: OrgClient) -> None:
     _stocked(org)
     for path in (

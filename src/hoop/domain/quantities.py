@@ -93,6 +93,45 @@ def cents_summing_to_total(values: list[Decimal]) -> tuple[list[Cents], Cents]:
     return [Cents(Decimal(u) * CENT) for u in units], total
 
 
+CENT_UNITS = FACTOR // 100  # a cent in scaled units
+
+
+def cent_rest(value: int) -> int:
+    """What a scaled amount has below the cent it rounds down to: 0..CENT_UNITS - 1."""
+    return value % CENT_UNITS
+
+
+def cent_ranks(values: list[int]) -> list[int]:
+    """Each scaled value's rank (from 1) in the order `cents_summing_to_total` hands out the
+    missing cents: largest `cent_rest` first, ties to the earlier value."""
+    order = sorted(range(len(values)), key=lambda i: (-cent_rest(values[i]), i))
+    ranks = [0] * len(values)
+    for rank, i in enumerate(order, start=1):
+        ranks[i] = rank
+    return ranks
+
+
+def cents_of_ranked(
+    values: list[int], ranks: list[int], n: int, total: int, rests: int
+) -> tuple[list[Cents], Cents]:
+    """The cents `cents_summing_to_total` gives some lines of a report of `n` lines (scaled
+    `values`), knowing only the report's totals: `total` (of every line's value), `rests` (of
+    every line's `cent_rest`) and each line's rank (from 1) in the order in which that function
+    hands out the missing cents: largest rest first, ties to the earlier line. So a page of a
+    report shows the same cents as the whole report, without the other lines."""
+    whole = cents(from_scaled(total))
+    missing = int(whole / CENT) - (total - rests) // CENT_UNITS
+    out: list[Cents] = []
+    for value, rank in zip(values, ranks, strict=True):
+        units = value // CENT_UNITS
+        if missing >= 0:
+            units += rank <= missing
+        else:  # as in cents_summing_to_total: cannot happen with floors
+            units -= rank > n + missing
+        out.append(Cents(Decimal(units) * CENT))
+    return out, whole
+
+
 def decimal_text(value: Decimal) -> str:
     """A decimal as text for people and files: cents to 2 places, unit costs (Money4) to 4,
     other quantities as entered."""

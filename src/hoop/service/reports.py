@@ -9,10 +9,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from hoop.adapters.db import costing as costing_db
 from hoop.adapters.db.tables import (
@@ -31,10 +44,14 @@ from hoop.domain.dates import parse_instant
 from hoop.domain.errors import NotFound, ValidationFailed
 from hoop.domain.journal import INVENTORY
 from hoop.domain.quantities import (
+    CENT_UNITS,
     FACTOR,
     ZERO,
     Money4,
+    cent_ranks,
+    cent_rest,
     cents,
+    cents_of_ranked,
     cents_summing_to_total,
     from_scaled,
 )
@@ -64,49 +81,151 @@ def _subtree(conn: Connection, org_id: int, location_id: int) -> Any:
     )
 
 
+# ------------------------------------------------------------------ lines of a report, paged
+
+
+def _by_sku(conn: Connection, sku: Any) -> Any:
+    """Order by SKU as Python compares strings (code points): PostgreSQL's "C" collation;
+    SQLite's default (BINARY) already does."""
+    return sku.collate("C") if conn.dialect.name == "postgresql" else sku
+
+
+def _sum(col: Any) -> Any:
+    """SUM of scaled integers as a 64-bit integer, like the columns it adds up (PostgreSQL's is
+    numeric, slower to add up, sort and compare). A sum past 64 bits raises rather than wraps,
+    on PostgreSQL as SQLite's SUM always has."""
+    return cast(func.sum(_raw(col)), BigInteger)
+
+
+def _settings(conn: Connection) -> None:
+    """PostgreSQL, for the rest of this transaction: no JIT (these statements are estimated
+    costly enough for it, and compiling takes longer than they run) and room to sort a
+    catalog's lines in memory."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '32MB'")
+
+
+def _cte(conn: Connection, stmt: Any, name: str) -> Any:
+    """A CTE that PostgreSQL computes once however often the statement reads it."""
+    cte = stmt.cte(name)
+    return cte.prefix_with("MATERIALIZED") if conn.dialect.name == "postgresql" else cte
+
+
+def _ranked_lines(
+    conn: Connection,
+    lines: Any,
+    offset: int,
+    limit: int | None,
+    extra: Any = None,
+) -> tuple[list[dict[str, Any]], int, int, int, int, list[Any]]:
+    """One statement over `lines` (a CTE of variant_id, sku, qty, value, scaled integers):
+    the lines at `offset` (up to `limit`; None: all) in SKU order, each with its rank for the
+    cents (`cents_of_ranked`), and the totals of every line (count, qty, value, cent rests).
+    `extra` (a select of a text key and a scaled value) comes back as its rows, e.g. COGS by
+    period, so that a costly CTE under both is computed once.
+
+    Returns (lines, count, total qty, total value, total rests, extra rows)."""
+    _settings(conn)
+    sku = _by_sku(conn, func.coalesce(lines.c.sku, ""))
+    rest = ((lines.c.value % CENT_UNITS) + CENT_UNITS) % CENT_UNITS  # floor mod on both engines
+    ranked = select(
+        lines.c.variant_id, lines.c.sku, lines.c.qty, lines.c.value,
+        func.row_number().over(order_by=(sku, lines.c.variant_id)).label("pos"),
+        func.row_number().over(order_by=(rest.desc(), sku, lines.c.variant_id)).label("rk"),
+    ).subquery("r")  # fmt: skip
+    pos = ranked.c.pos
+    page = select(
+        literal(0).label("part"), pos, ranked.c.variant_id, ranked.c.sku, ranked.c.qty,
+        ranked.c.value, ranked.c.rk, cast(null(), String).label("k"),
+    ).where(pos > offset)  # fmt: skip
+    if limit is not None:
+        page = page.where(pos <= offset + limit)
+    totals = select(
+        literal(1), func.count(), cast(null(), BigInteger), cast(null(), String),
+        func.coalesce(func.sum(lines.c.qty), 0), func.coalesce(func.sum(lines.c.value), 0),
+        func.coalesce(func.sum(rest), 0), cast(null(), String),
+    )  # fmt: skip
+    parts = [page, totals]
+    if extra is not None:
+        x = extra.subquery("x")
+        k, v = x.c
+        parts.append(select(
+            literal(2), cast(null(), BigInteger), cast(null(), BigInteger), cast(null(), String),
+            cast(null(), BigInteger), v, cast(null(), BigInteger), k,
+        ))  # fmt: skip
+    rows = conn.execute(union_all(*parts)).all()
+    out: list[dict[str, Any]] = []
+    n = tq = tv = tr = 0
+    extras: list[Any] = []
+    for part, p, v, sku_, qty, value, rk, k in rows:
+        if part == 0:
+            out.append({"pos": int(p), "variant_id": v, "sku": sku_, "qty": int(qty),
+                        "value": int(value), "rank": int(rk)})  # fmt: skip
+        elif part == 1:
+            n, tq, tv, tr = int(p), int(qty), int(value), int(rk)
+        else:
+            extras.append((k, int(value)))
+    out.sort(key=lambda ln: ln["pos"])
+    return out, n, tq, tv, tr, extras
+
+
 # ------------------------------------------------------------------ valuation
+
+
+def _latest_entry(org_id: int, at: datetime) -> Any:
+    """The cost_books' variant's last cost entry before `at` (one index probe on the entries'
+    key per variant): a LATERAL subquery of (qty_after, value_after)."""
+    x = cost_entries.alias("x")
+    return (
+        select(_raw(x.c.qty_after).label("qty"), _raw(x.c.value_after).label("value"))
+        .where(
+            x.c.org_id == org_id,
+            x.c.variant_id == cost_books.c.variant_id,
+            x.c.effective_at < at,
+        )
+        .order_by(x.c.effective_at.desc(), x.c.ord.desc())
+        .limit(1)
+    )
+
+
+def _stock_lines(conn: Connection, org_id: int, at: datetime | None) -> Any:
+    """variant_id, sku, qty, value (scaled) of the valued stock at `at` (None: now): the
+    variants with a quantity or a value, as a statement (the lines of the valuation)."""
+    if at is None:
+        inner = select(
+            cost_books.c.variant_id, _raw(cost_books.c.qty).label("qty"),
+            _raw(cost_books.c.value).label("value"),
+        ).where(cost_books.c.org_id == org_id, cost_books.c.book.is_not(None))  # fmt: skip
+    elif conn.dialect.name == "postgresql":  # one probe per variant, both columns at once
+        e = _latest_entry(org_id, at).lateral("e")
+        inner = (
+            select(cost_books.c.variant_id, e.c.qty, e.c.value)
+            .select_from(cost_books.join(e, true()))
+            .where(cost_books.c.org_id == org_id)
+        )
+    else:  # SQLite has no LATERAL: a probe per column
+        latest = _latest_entry(org_id, at)
+        inner = select(
+            cost_books.c.variant_id,
+            latest.with_only_columns(latest.selected_columns.qty).scalar_subquery().label("qty"),
+            latest.with_only_columns(latest.selected_columns.value).scalar_subquery()
+            .label("value"),
+        ).where(cost_books.c.org_id == org_id)  # fmt: skip
+    s = inner.subquery("s")
+    return (
+        select(s.c.variant_id, variants.c.sku, s.c.qty, s.c.value)
+        .select_from(s.outerjoin(variants, and_(variants.c.id == s.c.variant_id,
+                                                variants.c.org_id == org_id)))
+        .where(s.c.qty.is_not(None), or_(s.c.qty != 0, s.c.value != 0))
+    )  # fmt: skip
 
 
 def _stock_as_of(conn: Connection, org_id: int, at: datetime | None) -> dict[int, tuple[int, int]]:
     """variant -> (qty, value) scaled, of the valued stock at `at` (None: now)."""
-    if at is None:
-        rows = conn.execute(
-            select(cost_books.c.variant_id, _raw(cost_books.c.qty), _raw(cost_books.c.value))
-            .where(cost_books.c.org_id == org_id, cost_books.c.book.is_not(None))
-        )  # fmt: skip
-        return {r[0]: (r[1], r[2]) for r in rows}
-    x = cost_entries.alias("x")
-
-    def latest(col: Any) -> Any:
-        """The variant's last entry at `at`: one index probe on the entries' key."""
-        return (
-            select(_raw(col))
-            .where(
-                x.c.org_id == org_id,
-                x.c.variant_id == cost_books.c.variant_id,
-                x.c.effective_at < at,
-            )
-            .order_by(x.c.effective_at.desc(), x.c.ord.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    if conn.dialect.name == "postgresql":  # one probe per variant, both columns at once
-        rows = conn.exec_driver_sql(
-            "SELECT b.variant_id, e.qty_after, e.value_after FROM cost_books b "
-            "CROSS JOIN LATERAL (SELECT qty_after, value_after FROM cost_entries x "
-            "  WHERE x.org_id = b.org_id AND x.variant_id = b.variant_id "
-            "  AND x.effective_at < %(at)s ORDER BY x.effective_at DESC, x.ord DESC LIMIT 1) e "
-            "WHERE b.org_id = %(org)s",
-            {"org": org_id, "at": at},
-        )
-    else:
-        rows = conn.execute(
-            select(cost_books.c.variant_id, latest(x.c.qty_after), latest(x.c.value_after)).where(
-                cost_books.c.org_id == org_id
-            )
-        )
-    return {r[0]: (int(r[1]), int(r[2])) for r in rows if r[1] is not None}
+    s = _stock_lines(conn, org_id, at).subquery()
+    return {v: (int(q), int(x)) for v, q, x in conn.execute(select(s.c.variant_id, s.c.qty,
+                                                                   s.c.value))}  # fmt: skip
 
 
 def _qty_by_location(
@@ -130,6 +249,13 @@ def _qty_by_location(
     transit = select(locations.c.id).where(
         locations.c.org_id == org_id, locations.c.type == "transit"
     )
+    none_there = (
+        at is None
+        and within is not None
+        and conn.execute(transit.where(locations.c.id.in_(within)).limit(1)).first() is None
+    )
+    if none_there:  # now, and no transit location there: no moves to read
+        return {k: q for k, q in out.items() if q}
     for col, sign in ((moves.c.to_location_id, 1), (moves.c.from_location_id, -1)):
         q = (
             select(moves.c.variant_id, col, func.sum(_raw(moves.c.qty)))
@@ -162,54 +288,96 @@ def valuation(
 ) -> dict[str, Any]:
     """Stock value per variant at `as_of` (a date: its end; default now). With a location (its
     subtree) or `by_location`, quantities are per location, valued at the variant's unit cost."""
+    report = valuation_page(conn, actor, as_of=as_of, location_id=location_id,
+                            by_location=by_location, limit=None)  # fmt: skip
+    del report["line_count"]
+    return report
+
+
+def valuation_page(
+    conn: Connection,
+    actor: Actor,
+    *,
+    as_of: str | None = None,
+    location_id: int | None = None,
+    by_location: bool = False,
+    offset: int = 0,
+    limit: int | None = 100,
+) -> dict[str, Any]:
+    """`valuation` with only the lines at `offset` (up to `limit`; None: all) and how many
+    there are (`line_count`); totals and each line's cents are those of the whole report. The
+    whole catalog is paged in SQL; per location, every line's value is worked out (integers,
+    from its variant's stock) and only the page's lines are built."""
     actor.require("reports.read")
     at = parse_instant(as_of, "as_of", end_of_day=True)
     now = _now()
     if at is not None and at >= now:
         at = None
-    stock = _stock_as_of(conn, actor.org_id, at)
-    skus = _skus(conn, actor.org_id, set(stock))
-    lines: list[dict[str, Any]] = []
-    exact: list[Decimal] = []
     if location_id is None and not by_location:
-        for v, (qty, value) in sorted(stock.items(), key=lambda kv: skus.get(kv[0], "")):
-            if qty == 0 and value == 0:
-                continue
-            lines.append({"sku": skus[v], "variant_id": v, "qty": from_scaled(qty),
-                          "unit_cost": _unit(qty, value)})  # fmt: skip
-            exact.append(from_scaled(value))
-    else:
-        within = None if location_id is None else _subtree(conn, actor.org_id, location_id)
-        per_loc = _qty_by_location(conn, actor.org_id, at, within)
-        codes = dict(
-            conn.execute(
-                select(locations.c.id, locations.c.code).where(locations.c.org_id == actor.org_id)
-            ).all()
-        )
-        skus.update(_skus(conn, actor.org_id, {v for v, _ in per_loc} - set(skus)))
+        lines = _cte(conn, _stock_lines(conn, actor.org_id, at), "lines")
+        page, n, tq, tv, tr, _ = _ranked_lines(conn, lines, offset, limit)
+        rounded, total = cents_of_ranked([ln["value"] for ln in page],
+                                         [ln["rank"] for ln in page], n, tv, tr)  # fmt: skip
+        return {
+            "as_of": at or now,
+            "currency": _currency(conn, actor.org_id),
+            "location_id": location_id,
+            "total_qty": from_scaled(tq) if n else ZERO,
+            "total_value": total,
+            "lines": [
+                {
+                    "sku": ln["sku"],
+                    "variant_id": ln["variant_id"],
+                    "qty": from_scaled(ln["qty"]),
+                    "unit_cost": _unit(ln["qty"], ln["value"]),
+                    "value": value,
+                }
+                for ln, value in zip(page, rounded, strict=True)
+            ],  # fmt: skip
+            "line_count": n,
+        }
+    # per location: each line's exact value needs the variant's stock, so every line is made
+    # (as integers); only the page's become Decimals
+    stock = _stock_as_of(conn, actor.org_id, at)
+    within = None if location_id is None else _subtree(conn, actor.org_id, location_id)
+    per_loc = _qty_by_location(conn, actor.org_id, at, within)
+    codes = dict(
+        conn.execute(
+            select(locations.c.id, locations.c.code).where(locations.c.org_id == actor.org_id)
+        ).all()
+    )
+    skus = _skus(conn, actor.org_id, {v for v, _ in per_loc})
 
-        def order(item: tuple[tuple[int, int], int]) -> tuple[str, str]:
-            return skus.get(item[0][0], ""), codes.get(item[0][1], "")
+    def order(item: tuple[tuple[int, int], int]) -> tuple[str, str]:
+        return skus.get(item[0][0], ""), codes.get(item[0][1], "")
 
-        for (v, loc), qty in sorted(per_loc.items(), key=order):
-            vq, vv = stock.get(v, (0, 0))
-            # the variant's unit cost at that time; all of the variant's stock here takes its
-            # whole value (so no residue is lost), otherwise qty x value / variant qty
-            value = vv if qty == vq else (share(qty, vv, vq) if vq else 0)
-            lines.append({"sku": skus[v], "variant_id": v, "location_id": loc,
-                          "location_code": codes.get(loc), "qty": from_scaled(qty),
-                          "unit_cost": _unit(vq, vv)})  # fmt: skip
-            exact.append(from_scaled(value))
-    rounded, total = cents_summing_to_total(exact)
-    for line, value in zip(lines, rounded, strict=True):
-        line["value"] = value
+    items = sorted(per_loc.items(), key=order)
+    values: list[int] = []
+    for (v, _), qty in items:
+        vq, vv = stock.get(v, (0, 0))
+        # the variant's unit cost at that time; all of the variant's stock here takes its
+        # whole value (so no residue is lost), otherwise qty x value / variant qty
+        values.append(vv if qty == vq else (share(qty, vv, vq) if vq else 0))
+    n = len(items)
+    shown = range(min(offset, n), n if limit is None else min(n, offset + limit))
+    ranks = cent_ranks(values)
+    rounded, total = cents_of_ranked([values[i] for i in shown], [ranks[i] for i in shown], n,
+                                     sum(values), sum(cent_rest(x) for x in values))  # fmt: skip
+    lines = []
+    for i, value in zip(shown, rounded, strict=True):
+        (v, loc), qty = items[i]
+        vq, vv = stock.get(v, (0, 0))
+        lines.append({"sku": skus[v], "variant_id": v, "location_id": loc,
+                      "location_code": codes.get(loc), "qty": from_scaled(qty),
+                      "unit_cost": _unit(vq, vv), "value": value})  # fmt: skip
     return {
         "as_of": at or now,
         "currency": _currency(conn, actor.org_id),
         "location_id": location_id,
-        "total_qty": sum((ln["qty"] for ln in lines), ZERO),
+        "total_qty": from_scaled(sum(q for _, q in items)) if n else ZERO,
         "total_value": total,
         "lines": lines,
+        "line_count": n,
     }
 
 
@@ -247,6 +415,24 @@ def cogs(
 ) -> dict[str, Any]:
     """Cost of goods sold (shipments less returned shipments) per SKU and per period, over
     [from, to] (dates inclusive; default: this month to now)."""
+    report = cogs_page(conn, actor, date_from=date_from, date_to=date_to, period=period,
+                       limit=None)  # fmt: skip
+    del report["line_count"]
+    return report
+
+
+def cogs_page(
+    conn: Connection,
+    actor: Actor,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    period: str = "month",
+    offset: int = 0,
+    limit: int | None = 100,
+) -> dict[str, Any]:
+    """`cogs` with only the SKU lines at `offset` (up to `limit`; None: all) and how many there
+    are (`line_count`); the total, the periods and each line's cents are the whole report's."""
     actor.require("reports.read")
     if period not in ("day", "month"):
         raise ValidationFailed("period must be day or month", {"field": "period"})
@@ -257,39 +443,51 @@ def cogs(
         key = func.to_char(utc, "YYYY-MM-DD" if period == "day" else "YYYY-MM")
     else:  # SQLite keeps naive UTC text
         key = func.substr(eff, 1, 10 if period == "day" else 7)
-    # summed in the database per (variant, period): a month of a big catalog is ~10^5 entries
-    rows = conn.execute(
-        select(cost_entries.c.variant_id, key,
-               func.sum(_raw(cost_entries.c.qty)), func.sum(_raw(cost_entries.c.value)))
-        .where(
-            cost_entries.c.org_id == actor.org_id,
-            cost_entries.c.counter == "customer",
-            eff >= start,
-            eff < end,
-        )
-        .group_by(cost_entries.c.variant_id, key)
-    ).all()  # fmt: skip
-    by_sku: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    by_period: dict[str, int] = defaultdict(int)
-    for v, k, qty, value in rows:
-        by_sku[v][0] -= int(qty)
-        by_sku[v][1] -= int(value)
-        by_period[str(k)] -= int(value)
-    skus = _skus(conn, actor.org_id, set(by_sku))
-    order = sorted(by_sku, key=lambda v: skus.get(v, ""))
-    rounded, total = cents_summing_to_total([from_scaled(by_sku[v][1]) for v in order])
-    p_keys = sorted(by_period)
-    p_rounded, _ = cents_summing_to_total([from_scaled(by_period[k]) for k in p_keys])
+    # summed in the database per (variant, period) once: a month of a big catalog is ~10^5
+    # entries; the lines (per variant) and the periods are both sums of these groups
+    groups = _cte(conn, select(
+        cost_entries.c.variant_id, key.label("k"),
+        _sum(cost_entries.c.qty).label("qty"), _sum(cost_entries.c.value).label("value"),
+    ).where(
+        cost_entries.c.org_id == actor.org_id,
+        cost_entries.c.counter == "customer",
+        eff >= start,
+        eff < end,
+    ).group_by(cost_entries.c.variant_id, key), "groups")  # fmt: skip
+    per_sku = (
+        select(groups.c.variant_id, (-_sum(groups.c.qty)).label("qty"),
+               (-_sum(groups.c.value)).label("value"))
+        .group_by(groups.c.variant_id)
+        .subquery("per_sku")
+    )  # fmt: skip
+    lines = _cte(conn, select(per_sku.c.variant_id, variants.c.sku, per_sku.c.qty,
+                              per_sku.c.value).select_from(per_sku.outerjoin(
+        variants, and_(variants.c.id == per_sku.c.variant_id, variants.c.org_id == actor.org_id)
+    )), "lines")  # fmt: skip
+    periods = select(groups.c.k, (-_sum(groups.c.value)).label("value")).group_by(groups.c.k)
+    page, n, _, tv, tr, by_period = _ranked_lines(conn, lines, offset, limit, extra=periods)
+    rounded, total = cents_of_ranked([ln["value"] for ln in page],
+                                     [ln["rank"] for ln in page], n, tv, tr)  # fmt: skip
+    by_period.sort(key=lambda kv: str(kv[0]))
+    p_rounded, _ = cents_summing_to_total([from_scaled(v) for _, v in by_period])
     return {
         "from": start,
         "to": end,
         "currency": _currency(conn, actor.org_id),
         "total_cogs": total,
         "lines": [
-            {"sku": skus.get(v), "variant_id": v, "qty": from_scaled(by_sku[v][0]), "cogs": c}
-            for v, c in zip(order, rounded, strict=True)
-        ],
-        "periods": [{"period": k, "cogs": c} for k, c in zip(p_keys, p_rounded, strict=True)],
+            {
+                "sku": ln["sku"],
+                "variant_id": ln["variant_id"],
+                "qty": from_scaled(ln["qty"]),
+                "cogs": c,
+            }
+            for ln, c in zip(page, rounded, strict=True)
+        ],  # fmt: skip
+        "periods": [
+            {"period": str(k), "cogs": c} for (k, _), c in zip(by_period, p_rounded, strict=True)
+        ],  # fmt: skip
+        "line_count": n,
     }
 
 
@@ -388,66 +586,110 @@ def journal(
 # ------------------------------------------------------------------ reconciliation
 
 
+_BOOK_COLS = ("ledger", "layer", "layer_qty", "journal", "on_hand", "has_entries", "has_book",
+              "has_journal")  # fmt: skip
+
+
+def _per_variant_books(conn: Connection, org: int) -> Any:
+    """One row per variant with anything to reconcile: ledger value (the sum of its cost
+    entries), layer value and quantity (its book), the journal's Inventory balance, the stock
+    on hand (balances plus transit), and whether it has entries, a book, Inventory journal
+    rows (scaled integers; a CTE). Each source is summed per variant in the database."""
+    ce, cb, je, b, m = cost_entries.c, cost_books.c, journal_entries.c, balances.c, moves.c
+    transit = select(locations.c.id).where(locations.c.org_id == org, locations.c.type == "transit")
+
+    def row(variant_id: Any, **sums: Any) -> Any:
+        """A select of the columns below in order; those not given are 0 (a new literal each:
+        a select keeps only one copy of a column repeated)."""
+        return select(variant_id, *(sums.get(k, literal(0, BigInteger)) for k in _BOOK_COLS))
+
+    def signed(when_plus: Any, when_minus: Any, amount: Any) -> Any:
+        return _sum(case((when_plus, amount), else_=0)) - _sum(case((when_minus, amount), else_=0))
+
+    into, out_of = m.to_location_id.in_(transit), m.from_location_id.in_(transit)
+    parts = [
+        row(ce.variant_id, ledger=_sum(ce.value), has_entries=literal(1))
+        .where(ce.org_id == org).group_by(ce.variant_id),
+        row(cb.variant_id, layer=_raw(cb.value), layer_qty=_raw(cb.qty), has_book=literal(1))
+        .where(cb.org_id == org, cb.book.is_not(None)),
+        row(je.variant_id, has_journal=literal(1),
+            journal=signed(je.debit == INVENTORY, je.credit == INVENTORY, _raw(je.amount)))
+        .where(je.org_id == org, or_(je.debit == INVENTORY, je.credit == INVENTORY))
+        .group_by(je.variant_id),
+        row(b.variant_id, on_hand=_sum(b.on_hand)).where(b.org_id == org).group_by(b.variant_id),
+        # transit keeps no balance rows: its stock is what moved in less what moved out
+        row(m.variant_id, on_hand=signed(into, out_of, _raw(m.qty)))
+        .where(m.org_id == org, or_(into, out_of)).group_by(m.variant_id),
+    ]  # fmt: skip
+    u = union_all(*parts).subquery("u")
+    v, *cols = u.c
+    return _cte(conn, select(v.label("variant_id"), *(
+        (func.max(col) if name.startswith("has_") else _sum(col)).label(name)
+        for name, col in zip(_BOOK_COLS, cols, strict=True)
+    )).group_by(v), "per_variant")  # fmt: skip
+
+
 def reconcile(conn: Connection, org: int, *, deep: bool = False) -> dict[str, Any]:
     """Per variant: ledger value (the sum of its cost entries) = layer value (its open layers)
     = the journal's Inventory balance, and the book's quantity = the stock on hand (balances,
     plus transit). Returns the totals (scaled) and every variant where anything differs.
-    `deep` also recosts every history from the moves and lists stored values that differ."""
-    ledger = dict(
-        conn.execute(
-            select(cost_entries.c.variant_id, func.sum(_raw(cost_entries.c.value)))
-            .where(cost_entries.c.org_id == org)
-            .group_by(cost_entries.c.variant_id)
-        ).all()
+    `deep` also recosts every history from the moves and lists stored values that differ.
+
+    One statement: the sums per variant and source are made and compared in the database,
+    and only the variants that differ come back, in SKU order, after a row of totals."""
+    _settings(conn)
+    per = _per_variant_books(conn, org)
+    differs = or_(per.c.ledger != per.c.layer, per.c.layer != per.c.journal,
+                  per.c.layer_qty != per.c.on_hand)  # fmt: skip
+    sku = (
+        select(variants.c.sku)
+        .where(variants.c.id == per.c.variant_id, variants.c.org_id == org)
+        .scalar_subquery()
     )
-    books = {
-        r[0]: (int(r[1]), int(r[2]))
-        for r in conn.execute(
-            select(
-                cost_books.c.variant_id,
-                _raw(cost_books.c.value),
-                _raw(cost_books.c.qty),
-            ).where(cost_books.c.org_id == org, cost_books.c.book.is_not(None))
-        )  # fmt: skip
-    }
-    journal_bal: dict[int, int] = defaultdict(int)
-    for v, debit, credit, amount in conn.execute(
-        select(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit,
-               func.sum(_raw(journal_entries.c.amount)))
-        .where(journal_entries.c.org_id == org,
-               or_(journal_entries.c.debit == INVENTORY, journal_entries.c.credit == INVENTORY))
-        .group_by(journal_entries.c.variant_id, journal_entries.c.debit, journal_entries.c.credit)
-    ):  # fmt: skip
-        journal_bal[v] += int(amount) * ((debit == INVENTORY) - (credit == INVENTORY))
-    on_hand: dict[int, int] = defaultdict(int)
-    for (v, _), qty in _qty_by_location(conn, org, None, None).items():
-        on_hand[v] += qty
-    every = set(ledger) | set(books) | set(journal_bal) | set(on_hand)
-    skus = _skus(conn, org, every)
+    rows_q = select(literal(1).label("part"), per.c.variant_id, sku.label("sku"), per.c.ledger,
+                    per.c.layer, per.c.layer_qty, per.c.journal, per.c.on_hand)  # fmt: skip
+    if not deep:
+        rows_q = rows_q.where(differs)
+    none = [
+        cast(null(), t).label(f"none{i}")
+        for i, t in enumerate((BigInteger, String) + (BigInteger,) * 2)
+    ]
+    totals_q = select(
+        literal(0), none[0], none[1], func.coalesce(func.sum(per.c.ledger), 0),
+        func.coalesce(func.sum(per.c.layer), 0), none[2],
+        func.coalesce(func.sum(per.c.journal), 0), none[3],
+    )  # fmt: skip
+    r = union_all(rows_q, totals_q).subquery("r")  # named by the first
+    rows = conn.execute(
+        select(r).order_by(r.c.part, _by_sku(conn, func.coalesce(r.c.sku, "")), r.c.variant_id)
+    ).all()
+    totals = (int(rows[0].ledger), int(rows[0].layer), int(rows[0].journal))
     differences: list[dict[str, Any]] = []
-    for v in sorted(every, key=lambda v: skus.get(v, "")):
-        a, (b, bq), c = int(ledger.get(v, 0)), books.get(v, (0, 0)), journal_bal.get(v, 0)
+    skus: dict[int, str | None] = {}
+    for _, v, sku_, ledger, layer, layer_qty, journal, on_hand in rows[1:]:
+        a, b, bq, c, q = int(ledger), int(layer), int(layer_qty), int(journal), int(on_hand)
+        skus[v] = sku_
         if not a == b == c:
             differences.append({
-                "kind": "value", "sku": skus.get(v), "variant_id": v,
+                "kind": "value", "sku": sku_, "variant_id": v,
                 "ledger_value": from_scaled(a), "layer_value": from_scaled(b),
                 "journal_inventory_balance": from_scaled(c),
             })  # fmt: skip
-        if bq != on_hand.get(v, 0):
+        if bq != q:
             differences.append({
-                "kind": "quantity", "sku": skus.get(v), "variant_id": v,
-                "layer_qty": from_scaled(bq), "on_hand": from_scaled(on_hand.get(v, 0)),
+                "kind": "quantity", "sku": sku_, "variant_id": v,
+                "layer_qty": from_scaled(bq), "on_hand": from_scaled(q),
             })  # fmt: skip
     if deep:
-        ids = sorted(every)
-        for d in costing_db.replay_variants(conn, org, dict.fromkeys(ids), _now(),
+        # the variants with entries, a book or Inventory journal rows, and those with stock
+        # at some location: each recosted from its moves
+        every = set(conn.execute(select(per.c.variant_id).where(
+            or_(per.c.has_entries == 1, per.c.has_book == 1, per.c.has_journal == 1)
+        )).scalars())  # fmt: skip
+        every |= {v for v, _ in _qty_by_location(conn, org, None, None)}
+        for d in costing_db.replay_variants(conn, org, dict.fromkeys(sorted(every)), _now(),
                                             check_only=True):  # fmt: skip
             differences.append({"kind": "recompute", "sku": skus.get(d["variant_id"]), **d})
-    totals = (
-        sum(int(x) for x in ledger.values()),
-        sum(b for b, _ in books.values()),
-        sum(journal_bal.values()),
-    )
     return {"totals": totals, "differences": differences}
 
 

@@ -337,11 +337,16 @@ cost_entries = Table(
     Column("qty_after", Scaled, nullable=False),
     Column("value_after", Scaled, nullable=False),
 )
-# COGS by period reads shipments only; a partial index keeps the others' writes cheap.
+# COGS by period reads shipments only; a partial index keeps the others' writes cheap. It holds
+# what COGS sums, so the read can be index-only (migration 0005).
 Index(
     "ix_cost_entries_cogs",
     cost_entries.c.org_id,
     cost_entries.c.effective_at,
+    cost_entries.c.variant_id,
+    cost_entries.c.qty,
+    cost_entries.c.value,
+    cost_entries.c.counter,
     postgresql_where=cost_entries.c.counter == "customer",
     sqlite_where=cost_entries.c.counter == "customer",
 )

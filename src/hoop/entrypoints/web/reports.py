@@ -19,21 +19,33 @@ router = web_router()
 SHOWN = 200  # report lines shown per page; downloads hold them all
 
 
-def _valuation(p: Any) -> Callable[[Connection, Actor], dict[str, Any]]:
+Run = Callable[[Connection, Actor], dict[str, Any]]
+
+
+def _valuation(p: Any, page: tuple[int, int] | None = None) -> Run:
+    """The report `p` asks for: in full (a download), or only the lines of `page` (offset,
+    limit) with the whole report's totals (`line_count` says how many lines it has)."""
     as_of = (p.get("as_of") or "").strip()[:40] or None
     loc = int_or_none(p.get("location"))
-    return lambda conn, actor: reports.valuation(conn, actor, as_of=as_of, location_id=loc)
+    if page is None:
+        return lambda conn, actor: reports.valuation(conn, actor, as_of=as_of, location_id=loc)
+    return lambda conn, actor: reports.valuation_page(
+        conn, actor, as_of=as_of, location_id=loc, offset=page[0], limit=page[1]
+    )
 
 
-def _cogs(p: Any) -> Callable[[Connection, Actor], dict[str, Any]]:
+def _cogs(p: Any, page: tuple[int, int] | None = None) -> Run:
     period = p.get("period") if p.get("period") in ("day", "month") else "month"
-    return lambda conn, actor: reports.cogs(
-        conn, actor, date_from=(p.get("from") or "").strip()[:40] or None,
-        date_to=(p.get("to") or "").strip()[:40] or None, period=period,
-    )  # fmt: skip
+    dates = {"date_from": (p.get("from") or "").strip()[:40] or None,
+             "date_to": (p.get("to") or "").strip()[:40] or None, "period": period}  # fmt: skip
+    if page is None:
+        return lambda conn, actor: reports.cogs(conn, actor, **dates)
+    return lambda conn, actor: reports.cogs_page(
+        conn, actor, **dates, offset=page[0], limit=page[1]
+    )
 
 
-def _reconciliation(p: Any) -> Callable[[Connection, Actor], dict[str, Any]]:
+def _reconciliation(p: Any, page: tuple[int, int] | None = None) -> Run:
     return lambda conn, actor: reports.reconciliation(conn, actor)
 
 
@@ -64,12 +76,14 @@ def report_page(kind: str, web: WebDep, request: Request) -> Response:
     # reconciliation reads every cost entry and journal row: it runs when asked, not on arrival
     run = kind != "reconciliation" or p.get("run") == "1"
 
+    start = _offset(p.get("offset"))
+
     def load(conn: Connection, actor: Actor) -> Any:
         nonlocal locations
         if kind == "reconciliation":
             actor.require("reports.read", feature="reports.advanced")
         locations = wq.internal_locations(conn, actor)
-        return KINDS[kind](p)(conn, actor) if run else None
+        return KINDS[kind](p, (start, SHOWN))(conn, actor) if run else None
 
     try:
         data = web.read(load, "reports.read")
@@ -80,12 +94,17 @@ def report_page(kind: str, web: WebDep, request: Request) -> Response:
         field = {"to": "to", "from": "from", "as_of": "as_of"}.get(str(d.get("field")), "_")
         errors[field] = exc.message
         web.read(lambda conn, actor: None, "reports.read")
-    start = _offset(p.get("offset"))
-    lines = (data or {}).get("lines", [])
+    lines = (data or {}).get("lines", [])  # valuation and COGS: only this page's
     return web.page(f"report_{kind}.html", kind=kind, data=data, values=values, errors=errors,
-                    locations=locations, lines=lines[start:start + SHOWN], offset=start,
-                    shown=SHOWN, total_lines=len(lines),
-                    qs=request.url.query)  # fmt: skip
+                    locations=locations, lines=lines, offset=start, shown=SHOWN,
+                    total_lines=(data or {}).get("line_count", len(lines)),
+                    qs=_without_offset(request.url.query))  # fmt: skip
+
+
+def _without_offset(query: str) -> str:
+    """The page's query string for its links: the pager adds its own offset (and a download
+    holds every line)."""
+    return "&".join(kv for kv in query.split("&") if kv and not kv.startswith("offset="))
 
 
 def _download(name: str, web: WebDep, request: Request) -> Response:
