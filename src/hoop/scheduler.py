@@ -13,7 +13,7 @@ from datetime import datetime
 
 from hoop.adapters import outbox
 from hoop.config import get_settings
-from hoop.service import audit, orders, replenishment
+from hoop.service import audit, orders, reconciliation_runs, replenishment
 from hoop.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("hoop.scheduler")
@@ -55,11 +55,18 @@ def refresh_reorder_points(uow: UnitOfWork) -> int:
             return total
 
 
+def run_reconciliations(uow: UnitOfWork) -> int:
+    """Reconciliation runs left queued (the process that recorded them stopped before its
+    background task began) are run here; runs that lost their process mid-run are failed."""
+    return reconciliation_runs.execute_queued(uow)
+
+
 JOBS: list[Callable[[UnitOfWork], int]] = [
     seal_audit,
     lapse_deadlines,
     deliver_webhooks,
     refresh_reorder_points,
+    run_reconciliations,
 ]
 
 

@@ -204,6 +204,29 @@ def test_download_a_valuation_xlsx(browser: Any, server: str, shop: Shop, tmp_pa
     assert f"${total[-1]:,.2f}" == shown
 
 
+def test_a_reconciliation_runs_in_the_background_and_the_page_polls(
+    browser: Any, server: str, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hoop.service import reports
+
+    real = reports.reconciliation
+
+    def slow(*a: Any, **kw: Any) -> Any:  # long enough for the page to poll a few times
+        time.sleep(1.5)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(reports, "reconciliation", slow)  # the server runs in this process
+    page = login(browser, server, shop)
+    page.goto(server + "/reports/reconciliation")
+    page.get_by_role("button", name="Run reconciliation").click()
+    page.wait_for_url("**/reports/reconciliation/runs/*")
+    url = page.url
+    assert "Queued" in page.content() or "Running, started" in page.content()
+    page.locator("#reconciliation-run .badge", has_text="balanced").wait_for(timeout=15_000)
+    assert page.url == url  # swapped in by the polling, not a reload
+    assert "Ledger value" in page.locator("#reconciliation-run").inner_text()
+
+
 def test_order_requests_on_a_phone(browser: Any, server: str, shop: Shop) -> None:
     page = login(browser, server, shop, viewport={"width": 375, "height": 812},
                  is_mobile=True, has_touch=True, device_scale_factor=2)  # fmt: skip

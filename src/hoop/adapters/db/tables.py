@@ -714,3 +714,30 @@ Index(
     postgresql_where=alerts.c.status == "open",
     sqlite_where=alerts.c.status == "open",
 )
+
+# ---------------------------------------------------------------- reconciliation runs
+
+# A reconciliation reads the org's whole costing history, so the web page records a run and a
+# background task (or the scheduler, for one left queued) computes it; the page shows `result`
+# (the report as `reports.reconciliation` returns it, made JSON-safe) or `error`.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    pk(),
+    org_fk(),
+    Column("requested_by", Id, nullable=True),  # the user who asked; None for the API/system
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("status", String(10), nullable=False),  # queued | running | done | failed
+    Column("deep", Boolean, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+)
+Index("ix_reconciliation_runs_org", reconciliation_runs.c.org_id, reconciliation_runs.c.id.desc())
+Index(
+    "ix_reconciliation_runs_pending",
+    reconciliation_runs.c.requested_at,
+    postgresql_where=reconciliation_runs.c.status.in_(("queued", "running")),
+    sqlite_where=reconciliation_runs.c.status.in_(("queued", "running")),
+)

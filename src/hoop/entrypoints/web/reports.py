@@ -4,14 +4,16 @@ by the same `service.exports` the API and the CLI use."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import BackgroundTasks, Request, Response
 from sqlalchemy import Connection
 
 from hoop.domain.errors import HoopError, NotFound
-from hoop.entrypoints.web.common import WebDep, int_or_none, redirect, web_router
+from hoop.entrypoints.web.common import PathId, WebDep, int_or_none, redirect, web_router
 from hoop.service import exports, reports
+from hoop.service import reconciliation_runs as runs
 from hoop.service import web_queries as wq
 from hoop.service.context import Actor
 
@@ -57,6 +59,63 @@ def reports_home() -> Response:
     return redirect("/reports/valuation")
 
 
+# -- reconciliation: it reads every cost entry and journal row (~256 ms at 1,000,000 moves), so
+# a run is recorded and computed in the background; the pages show stored runs.
+RECENT = 10  # runs listed under the one shown
+
+
+@router.get("/reports/reconciliation")
+def reconciliation_page(web: WebDep, request: Request, background: BackgroundTasks) -> Response:
+    if request.query_params.get("run") == "1":  # old links: as if the button was pressed
+        return _start_run(web, background)
+    recent = web.read(lambda conn, actor: runs.latest_runs(conn, actor, RECENT), "reports.read")
+    return _run_page(web, recent[0] if recent else None, recent, pinned=False)
+
+
+@router.post("/reports/reconciliation/runs")
+def start_run(web: WebDep, background: BackgroundTasks) -> Response:
+    return _start_run(web, background)
+
+
+@router.get("/reports/reconciliation/runs/{run_id}")
+def run_page(run_id: PathId, web: WebDep) -> Response:
+    run, recent = web.read(lambda conn, actor: (runs.get_run(conn, actor, run_id),
+                                                runs.latest_runs(conn, actor, RECENT)))  # fmt: skip
+    return _run_page(web, run, recent, pinned=True)
+
+
+@router.get("/reports/reconciliation/runs/{run_id}/status")
+def run_fragment(run_id: PathId, web: WebDep) -> Response:
+    """The run's part of the page, which htmx polls every second while it is queued or
+    running (the done or failed fragment stops the polling)."""
+    run = web.read(lambda conn, actor: runs.get_run(conn, actor, run_id))
+    return web.page("_reconciliation_run.html", **_run_context(run))
+
+
+def _start_run(web: WebDep, background: BackgroundTasks) -> Response:
+    """Record a run and start it once the response is sent (the scheduler runs it if this
+    process stops first); the run's page polls until it is done."""
+    run = web.write(lambda conn, actor: runs.request_run(conn, actor))
+    background.add_task(runs.execute_run, web.uow, run["id"])
+    return redirect(f"/reports/reconciliation/runs/{run['id']}")
+
+
+def _run_context(run: dict[str, Any] | None) -> dict[str, Any]:
+    as_of = None
+    if run and run["status"] == "done" and isinstance(run["result"], dict):
+        try:
+            as_of = datetime.fromisoformat(str(run["result"].get("as_of")))
+        except ValueError:
+            as_of = None
+    return {"run": run, "as_of": as_of, "kind": "reconciliation", "qs": ""}
+
+
+def _run_page(web: WebDep, run: dict[str, Any] | None, recent: list[dict[str, Any]],
+              pinned: bool) -> Response:  # fmt: skip
+    return web.page("report_reconciliation.html", runs=recent, pinned=pinned, errors={},
+                    **_run_context(run))  # fmt: skip
+
+
 def _offset(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() and len(raw) < 9 else 0
 
@@ -65,7 +124,7 @@ def _offset(raw: str | None) -> int:
 def report_page(kind: str, web: WebDep, request: Request) -> Response:
     if kind.endswith((".csv", ".xlsx")):
         return _download(kind, web, request)
-    if kind not in KINDS:
+    if kind not in KINDS or kind == "reconciliation":  # reconciliation: its own routes above
         raise NotFound("no such report")
     p = request.query_params
     values = {k: (p.get(k) or "")[:40] for k in ("as_of", "location", "from", "to", "period")}
@@ -73,17 +132,12 @@ def report_page(kind: str, web: WebDep, request: Request) -> Response:
     data = None
     locations: list[dict[str, Any]] = []
 
-    # reconciliation reads every cost entry and journal row: it runs when asked, not on arrival
-    run = kind != "reconciliation" or p.get("run") == "1"
-
     start = _offset(p.get("offset"))
 
     def load(conn: Connection, actor: Actor) -> Any:
         nonlocal locations
-        if kind == "reconciliation":
-            actor.require("reports.read", feature="reports.advanced")
         locations = wq.internal_locations(conn, actor)
-        return KINDS[kind](p, (start, SHOWN))(conn, actor) if run else None
+        return KINDS[kind](p, (start, SHOWN))(conn, actor)
 
     try:
         data = web.read(load, "reports.read")
