@@ -356,7 +356,7 @@ def test_reports_render_and_download(web: WebClient, org: OrgClient) -> None:
     bad = web.get("/reports/valuation?as_of=2024-02-30")
     assert bad.status_code == 200 and "2024-02-30" in bad.text and 'class="error"' in bad.text
     assert web.get("/reports/reconciliation").status_code == 200
-    run = web.get("/reports/reconciliation?run=1")  # records a run, computed in the background
+    run = web.post("/reports/reconciliation/runs")  # recorded, computed in the background
     assert run.status_code == 303 and "balanced" in web.get(run.headers["location"]).text
 
 

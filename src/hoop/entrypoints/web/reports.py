@@ -65,9 +65,8 @@ RECENT = 10  # runs listed under the one shown
 
 
 @router.get("/reports/reconciliation")
-def reconciliation_page(web: WebDep, request: Request, background: BackgroundTasks) -> Response:
-    if request.query_params.get("run") == "1":  # old links: as if the button was pressed
-        return _start_run(web, background)
+def reconciliation_page(web: WebDep) -> Response:
+    # an old `?run=1` link lands here too: a GET changes nothing, the button starts a run
     recent = web.read(lambda conn, actor: runs.latest_runs(conn, actor, RECENT), "reports.read")
     return _run_page(web, recent[0] if recent else None, recent, pinned=False)
 
