@@ -13,7 +13,7 @@ from datetime import datetime
 
 from hoop.adapters import outbox
 from hoop.config import get_settings
-from hoop.service import audit, orders, reconciliation_runs, replenishment
+from hoop.service import audit, orders, reconciliation_runs, replenishment, web_queries
 from hoop.service.unit_of_work import UnitOfWork
 
 log = logging.getLogger("hoop.scheduler")
@@ -61,12 +61,24 @@ def run_reconciliations(uow: UnitOfWork) -> int:
     return reconciliation_runs.execute_queued(uow)
 
 
+def sum_inventory_days(uow: UnitOfWork) -> int:
+    """The dashboard chart's daily Inventory changes, summed again for orgs whose stored sums
+    are missing or older than web_queries.REBUILD_SECONDS (up to 50 orgs a pass)."""
+    due = uow.read(
+        lambda conn: web_queries.orgs_due_for_day_sums(conn, web_queries.REBUILD_SECONDS)
+    )
+    for org_id in due:
+        uow.write(lambda conn, o=org_id: web_queries.store_inventory_days(conn, o))
+    return len(due)
+
+
 JOBS: list[Callable[[UnitOfWork], int]] = [
     seal_audit,
     lapse_deadlines,
     deliver_webhooks,
     refresh_reorder_points,
     run_reconciliations,
+    sum_inventory_days,
 ]
 
 

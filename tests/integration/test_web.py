@@ -551,3 +551,66 @@ def test_stock_value_series_adds_what_was_posted_since(uow: Any, org: OrgClient)
     wq._CHANGES.clear()
     assert cached == series()  # the incremental sum equals one from scratch
     assert cached[-1][1] == Decimal("38") and cached[-3][1] == Decimal("1")
+
+
+def test_the_scheduler_stores_the_day_sums_a_render_adds_to(uow: Any, org: OrgClient) -> None:
+    """The dashboard chart's daily sums come from the row the scheduler stores; a render adds
+    only what was posted since, and a render in a process that has none (its cache cleared)
+    reads the stored row instead of summing the journal again."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from hoop import scheduler
+    from hoop.adapters.db.tables import inventory_day_sums
+    from hoop.service import access
+    from hoop.service import web_queries as wq
+
+    actor = uow.read(lambda c: access.authenticate(c, org.token))
+    loc, sku, _ = _stocked(org)  # 10 x 2.50 = 25 today
+
+    def series() -> list[Any]:
+        return list(uow.read(lambda c: wq.stock_value_series(c, actor, 5)))
+
+    def stored() -> Any:
+        return uow.read(
+            lambda c: c.execute(
+                select(inventory_day_sums).where(inventory_day_sums.c.org_id == org.org_id)
+            ).first()
+        )
+
+    assert stored() is None
+    while scheduler.sum_inventory_days(uow):  # every org due, 50 a pass
+        pass
+    row = stored()
+    today = datetime.now(UTC).date().isoformat()
+    assert row is not None and row.by_day == {today: 25 * 10**4}  # scaled by 10^4
+    top = row.top_id
+    # posted after the sums: 4 x 3 = 12 today, 1 x 1 two days ago
+    org.receive(loc, [{"sku": sku, "qty": "4", "unit_cost": "3"}])
+    back = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    org.receive(loc, [{"sku": sku, "qty": "1", "unit_cost": "1"}], effective_at=back)
+    wq._CHANGES.clear()  # a fresh process: it reads the stored row, then the rows after top
+    got = series()
+    # value now 25 + 12 + 1 = 38; end of two days ago: 38 - 25 - 12 = 1; before that 0
+    assert [v for _, v in got] == [Decimal(0), Decimal(0), Decimal(1), Decimal(1), Decimal(38)]
+    assert stored().top_id == top  # the render wrote nothing
+    # not due again until REBUILD_SECONDS have passed; then the sums include both receipts
+    assert org.org_id not in uow.read(lambda c: wq.orgs_due_for_day_sums(c, 600.0))
+    uow.write(lambda c: wq.store_inventory_days(c, org.org_id))
+    assert stored().top_id > top and sum(stored().by_day.values()) == 38 * 10**4
+    wq._CHANGES.clear()
+    assert series() == got
+    # and it is the stored row that is read, not the journal: emptied, the chart goes flat
+    from sqlalchemy import update
+
+    uow.write(
+        lambda c: c.execute(
+            update(inventory_day_sums)
+            .where(inventory_day_sums.c.org_id == org.org_id)
+            .values(by_day={})
+        )
+    )
+    wq._CHANGES.clear()
+    assert [v for _, v in series()] == [Decimal(38)] * 5

@@ -25,15 +25,18 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hoop.adapters.db.tables import (
     balances,
     cost_books,
+    inventory_day_sums,
     journal_entries,
     locations,
     moves,
     order_lines,
     orders,
+    orgs,
     products,
     stock_documents,
     users,
@@ -123,6 +126,11 @@ class _Changes:
 
 _CHANGES: dict[tuple[str, int], _Changes] = {}
 REBUILD_SECONDS = 600.0
+SERIES_DAYS = 90  # the dashboard's chart: the window the scheduler sums
+
+
+def _window_start(days: int) -> datetime:
+    return datetime.combine(_today() - timedelta(days=days - 1), datetime.min.time(), UTC)
 
 
 def _inventory_changes(
@@ -155,22 +163,29 @@ def stock_value_series(
     """Stock value at the end of each of the last `days` days: the value now, less the journal's
     Inventory changes dated after each day.
 
-    The journal is append-only, so the changes by day are kept per process (and org) up to a
-    journal id, and each call adds only the rows written since (an index range on the id):
-    a dashboard costs a few ms however long the journal. The window is summed again from
-    scratch every REBUILD_SECONDS, which also picks up a row whose transaction committed after
-    a later-numbered one was read (PostgreSQL numbers rows before they commit)."""
+    The journal is append-only, so the changes by day are summed up to a journal id and each
+    call adds only the rows written since (an index range on the id): a dashboard costs a few
+    ms however long the journal. The scheduler sums the window from scratch into
+    `inventory_day_sums` every REBUILD_SECONDS (`store_inventory_days`), which also picks up a
+    row whose transaction committed after a later-numbered one was read (PostgreSQL numbers
+    rows before they commit); each process keeps the sums it read for as long, then reads the
+    stored ones again. Only an org the scheduler has not reached yet is summed here."""
     actor.require("reports.read")
     if current is None:
         current = stock_totals(conn, actor)["value"]
     today = _today()
-    start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC)
+    start = _window_start(days)
     key = (str(conn.engine.url), actor.org_id)
     cached = _CHANGES.get(key)
     now = time.monotonic()
     if cached is None or cached.start > start or now - cached.built > REBUILD_SECONDS:
-        by_day, top = _inventory_changes(conn, actor.org_id, start)
-        cached = _CHANGES[key] = _Changes(start, top, by_day, now)
+        stored = _stored_days(conn, actor.org_id)
+        if stored is not None and stored.start <= start:
+            cached = stored
+        else:  # not summed by the scheduler yet: sum the window here, once per process
+            by_day, top = _inventory_changes(conn, actor.org_id, start)
+            cached = _Changes(start, top, by_day, now)
+        _CHANGES[key] = cached
     change = dict(cached.by_day)
     fresh, top = _inventory_changes(conn, actor.org_id, start, cached.top)
     for d, v in fresh.items():
@@ -184,6 +199,43 @@ def stock_value_series(
         out.append((d, value))
         value -= from_scaled(change.get(d, 0))
     return out[::-1]
+
+
+def _stored_days(conn: Connection, org_id: int) -> _Changes | None:
+    row = conn.execute(
+        select(inventory_day_sums).where(inventory_day_sums.c.org_id == org_id)
+    ).first()
+    if row is None:
+        return None
+    by_day = {date.fromisoformat(d): int(v) for d, v in row.by_day.items()}
+    return _Changes(row.start, int(row.top_id), by_day, time.monotonic())
+
+
+def store_inventory_days(conn: Connection, org_id: int, days: int = SERIES_DAYS) -> None:
+    """Sum the org's daily Inventory changes over the last `days` days from scratch and store
+    them (the scheduler's job; see stock_value_series)."""
+    start = _window_start(days)
+    by_day, top = _inventory_changes(conn, org_id, start)
+    row = {"org_id": org_id, "start": start, "top_id": top, "built_at": datetime.now(UTC),
+           "by_day": {d.isoformat(): v for d, v in sorted(by_day.items())}}  # fmt: skip
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = ins(inventory_day_sums).values(**row)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=[inventory_day_sums.c.org_id],
+        set_={k: stmt.excluded[k] for k in ("start", "top_id", "by_day", "built_at")},
+    ))  # fmt: skip
+
+
+def orgs_due_for_day_sums(conn: Connection, max_age_seconds: float, limit: int = 50) -> list[int]:
+    """Orgs whose stored day sums are missing or older than `max_age_seconds`, oldest first."""
+    s = inventory_day_sums.c
+    cutoff = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
+    rows = conn.execute(
+        select(orgs.c.id).outerjoin(inventory_day_sums, s.org_id == orgs.c.id)
+        .where(or_(s.org_id.is_(None), s.built_at < cutoff))
+        .order_by(s.built_at.is_not(None), s.built_at, orgs.c.id).limit(limit)
+    ).scalars()  # fmt: skip
+    return list(rows)
 
 
 def open_order_requests(conn: Connection, actor: Actor, limit: int = 8) -> dict[str, Any]:

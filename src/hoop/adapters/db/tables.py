@@ -741,3 +741,16 @@ Index(
     postgresql_where=reconciliation_runs.c.status.in_(("queued", "running")),
     sqlite_where=reconciliation_runs.c.status.in_(("queued", "running")),
 )
+
+# The dashboard chart's daily Inventory changes (scaled integers by ISO day) from the journal
+# rows with id <= top_id dated on or after `start`, summed by the scheduler
+# (`web_queries.sum_inventory_days`); a render adds the rows written since.
+inventory_day_sums = Table(
+    "inventory_day_sums",
+    metadata,
+    Column("org_id", Id, ForeignKey("orgs.id"), primary_key=True),
+    Column("start", UtcDateTime, nullable=False),
+    Column("top_id", Id, nullable=False),
+    Column("by_day", JSON, nullable=False),
+    Column("built_at", UtcDateTime, nullable=False),
+)
