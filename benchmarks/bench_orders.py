@@ -418,6 +418,33 @@ def lapse_in_process(cat: Catalog, n: int, hooks: int) -> None:
 # ------------------------------------------------------------------ HTTP clients
 
 
+class Tally:
+    """What one client process saw in the measured window: latencies, response codes, order
+    statuses, server phases and the first error body."""
+
+    def __init__(self) -> None:
+        self.lat: list[float] = []
+        self.codes: Counter[int] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.phases: list[dict[str, float]] = []
+        self.error = ""
+
+    def add(self, dt: float, code: int, timing: str, body: Any) -> None:
+        """`body` is a callable giving the JSON body (only read for a 201) or the text."""
+        self.lat.append(dt)
+        self.codes[code] += 1
+        if timing:
+            self.phases.append(parse_timing(timing))
+        if code == 201:
+            self.statuses[body()["status"]] += 1
+        elif not self.error:
+            self.error = str(body(text=True))[:300]
+
+    def result(self) -> tuple[Any, ...]:
+        return (self.lat, dict(self.codes), dict(self.statuses), self.phases,
+                time.process_time(), self.error)  # fmt: skip
+
+
 def client_loop(
     base: str,
     token: str,
@@ -431,11 +458,7 @@ def client_loop(
     import httpx
 
     rnd = random.Random(seed)
-    lat: list[float] = []
-    codes: Counter[int] = Counter()
-    statuses: Counter[str] = Counter()
-    phases: list[dict[str, float]] = []
-    sample_error = ""
+    tally = Tally()
     headers = {"Authorization": f"Bearer {token}"}
     measure_from, stop_at = start_at + warmup, start_at + warmup + seconds
     with httpx.Client(base_url=base, headers=headers, timeout=60.0) as c:
@@ -448,15 +471,10 @@ def client_loop(
             r = c.post("/api/v1/orders", json=order_body(rnd.choice(skus), i))
             dt = time.perf_counter() - t
             if now >= measure_from:
-                lat.append(dt)
-                codes[r.status_code] += 1
-                phases.append(parse_timing(r.headers.get("server-timing", "")))
-                if r.status_code == 201:
-                    statuses[r.json()["status"]] += 1
-                elif not sample_error:
-                    sample_error = r.text[:300]
+                tally.add(dt, r.status_code, r.headers.get("server-timing", ""),
+                          lambda text=False, r=r: r.text if text else r.json())  # fmt: skip
             i += 1
-    out.put((lat, dict(codes), dict(statuses), phases, time.process_time(), sample_error))
+    out.put(tally.result())
 
 
 def raw_client_proc(
@@ -476,11 +494,7 @@ def raw_client_proc(
 
     import rawhttp
 
-    lat: list[float] = []
-    codes: Counter[int] = Counter()
-    statuses: Counter[str] = Counter()
-    phases: list[dict[str, float]] = []
-    errors: list[str] = []
+    tally = Tally()
     measure_from, stop_at = start_at + warmup, start_at + warmup + seconds
 
     async def one(k: int) -> None:
@@ -494,14 +508,9 @@ def raw_client_proc(
                                  order_body(rnd.choice(skus), i))  # fmt: skip
             r, dt = await c.request(req)
             if now >= measure_from:
-                lat.append(dt)
-                codes[r.status] += 1
-                if "server-timing" in r.headers:
-                    phases.append(parse_timing(r.headers["server-timing"]))
-                if r.status == 201:
-                    statuses[r.json()["status"]] += 1
-                elif not errors:
-                    errors.append(r.body[:300].decode(errors="replace"))
+                tally.add(dt, r.status, r.headers.get("server-timing", ""),
+                          lambda text=False, r=r: r.body.decode(errors="replace") if text
+                          else r.json())  # fmt: skip
             i += 1
         c.close()
 
@@ -509,8 +518,7 @@ def raw_client_proc(
         await asyncio.gather(*(one(k) for k in range(conns)))
 
     asyncio.run(main())
-    out.put((lat, dict(codes), dict(statuses), phases, time.process_time(),
-             errors[0] if errors else ""))  # fmt: skip
+    out.put(tally.result())
 
 
 def throughput(
