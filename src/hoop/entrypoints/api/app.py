@@ -72,6 +72,11 @@ def _document_idempotency_key(app: FastAPI) -> None:
 API_PREFIX = "/api/v1"
 _AREAS = (access, catalog, stock, audit, finance, orders, webhooks, notifications, purchasing,
           replenishment)  # fmt: skip
+# Routing tries each route in turn (~40 before the orders' in the order above: ~0.1 ms a
+# request), so the busiest areas go first. No path of one area matches a route of another,
+# so the order changes nothing else; /openapi.json keeps _AREAS' order.
+_BY_TRAFFIC = (orders, stock, catalog, access, notifications, replenishment, purchasing,
+               webhooks, finance, audit)  # fmt: skip
 
 
 def _api(uow: UnitOfWork, settings: Settings) -> FastAPI:
@@ -83,7 +88,7 @@ def _api(uow: UnitOfWork, settings: Settings) -> FastAPI:
     api.state.uow = uow
     api.state.settings = settings
     errors.install(api)
-    for area in _AREAS:
+    for area in _BY_TRAFFIC:
         api.include_router(area.router, responses=ERROR_RESPONSES)
     return api
 
