@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,11 +12,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./hoop.db"
     scheduler_interval: float = 5.0
     token_ttl_seconds: int = 7 * 24 * 3600
-    pool_size: int = 20
+    pool_size: int = Field(20, ge=1)
     # threads per server process that run the request handlers. AnyIO's default, 40, let a
     # burst of 100 requests per process fight over the GIL: 200 simultaneous orders on 2 cores
     # finished ~1.7x sooner (p99) with 3-8 threads than with 40, steady throughput the same
-    threads: int = 6
+    threads: int = Field(6, ge=1)
     # how old a policy's reorder point may grow before the scheduler recomputes it from demand
     reorder_refresh_seconds: float = 3600.0
 

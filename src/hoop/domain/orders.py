@@ -87,6 +87,29 @@ def allocate(
     return out, max(need, ZERO)
 
 
+def allocate_lines(
+    lines: Sequence[tuple[int, Decimal]],
+    slots: dict[int, list[Slot]],
+    default_location: int | None,
+) -> dict[tuple[int, int, str], Decimal]:
+    """Reserve each (variant, qty) line across its variant's slots (`allocate`), lines of the
+    same variant taking from what the earlier ones left. Returns what to hold per (variant,
+    location, lot); a line with too little stock holds what there is."""
+    left = {v: list(ss) for v, ss in slots.items()}
+    held: dict[tuple[int, int, str], Decimal] = {}
+    for variant_id, qty in lines:
+        got, _ = allocate(qty, left.get(variant_id, []), default_location)
+        taken = {(loc, lot): q for loc, lot, q in got}
+        for loc, lot, q in got:
+            key = (variant_id, loc, lot)
+            held[key] = held.get(key, ZERO) + q
+        left[variant_id] = [
+            Slot(s.location_id, s.lot, s.available - taken.get((s.location_id, s.lot), ZERO))
+            for s in left.get(variant_id, [])
+        ]
+    return held
+
+
 def confirms_at_once(lines: Sequence[tuple[int, Decimal]], available: dict[int, Decimal]) -> bool:
     """Active stock mode for every line (available > 0) and every quantity within what is
     available (lines of the same variant add up)."""

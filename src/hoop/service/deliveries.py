@@ -14,10 +14,10 @@ from sqlalchemy import Connection, insert, select, update
 from hoop.adapters.db.tables import asn_lines, asns, variants
 from hoop.domain import purchasing as rules
 from hoop.domain.errors import Conflict, NotFound, ValidationFailed
+from hoop.domain.fields import text
 from hoop.domain.quantities import ZERO, parse_decimal
 from hoop.service import audit, events, purchasing, receiving, stock
 from hoop.service.context import Actor
-from hoop.service.suppliers import text
 
 
 def receive(conn: Connection, actor: Actor, po_id: int, data: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from hoop.adapters.db.tables import (
 from hoop.domain import orders as rules
 from hoop.domain.audit import jsonable
 from hoop.domain.errors import Conflict, NotFound, ValidationFailed
+from hoop.domain.fields import text
 from hoop.domain.ledger import BalanceKey, Move, shortages
 from hoop.domain.orders import OrderStatus, Slot
 from hoop.domain.quantities import ZERO, from_scaled, parse_decimal
@@ -51,16 +52,6 @@ def _now() -> datetime:
 # ------------------------------------------------------------------ input
 
 
-def _text(value: Any, field: str, limit: int, required: bool = True) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise ValidationFailed(
-            f"{field} must be a non-empty string of at most {limit} characters", {"field": field}
-        )
-    return value.strip()
-
-
 def _customer(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationFailed("customer must be an object with a name", {"field": "customer"})
@@ -68,9 +59,9 @@ def _customer(raw: Any) -> dict[str, Any]:
     if unknown:
         raise ValidationFailed(f"unknown customer fields {sorted(unknown)}", {"field": "customer"})
     return {
-        "name": _text(raw.get("name"), "customer.name", 200),
-        "email": _text(raw.get("email"), "customer.email", 320, required=False),
-        "phone": _text(raw.get("phone"), "customer.phone", 40, required=False),
+        "name": text(raw.get("name"), "customer.name", 200),
+        "email": text(raw.get("email"), "customer.email", 320, required=False),
+        "phone": text(raw.get("phone"), "customer.phone", 40, required=False),
     }
 
 
@@ -149,17 +140,8 @@ def _reserve(
 ) -> dict[BalanceKey, Decimal]:  # fmt: skip
     """Reserve what tracked stock there is for each line (at most the line's qty); returns
     what it reserved where."""
-    left = {v: list(s) for v, s in slots.items()}
-    held: dict[BalanceKey, Decimal] = defaultdict(Decimal)
-    for ln in lines:
-        got, _ = rules.allocate(ln["qty"], left.get(ln["variant_id"], []), default_location)
-        for loc, lot, qty in got:
-            held[(ln["variant_id"], loc, lot)] += qty
-        taken = {(loc, lot): q for loc, lot, q in got}
-        left[ln["variant_id"]] = [
-            Slot(s.location_id, s.lot, s.available - taken.get((s.location_id, s.lot), ZERO))
-            for s in left.get(ln["variant_id"], [])
-        ]
+    held = rules.allocate_lines([(ln["variant_id"], ln["qty"]) for ln in lines], slots,
+                                default_location)  # fmt: skip
     if not held:
         return {}
     rows = ledger_db.apply_balance_deltas(conn, org_id, {}, dict(held))
@@ -332,21 +314,11 @@ def _allocation(
     lines: list[dict[str, Any]], slots: dict[int, list[Slot]], default_location: int | None
 ) -> dict[BalanceKey, Decimal] | None:
     """What a confirmed order reserves where, or None when it cannot be confirmed now."""
+    wanted = [(ln["variant_id"], ln["qty"]) for ln in lines]
     available = {v: sum((s.available for s in ss), ZERO) for v, ss in slots.items()}
-    if not rules.confirms_at_once([(ln["variant_id"], ln["qty"]) for ln in lines], available):
+    if not rules.confirms_at_once(wanted, available):
         return None
-    left = {v: list(s) for v, s in slots.items()}
-    held: dict[BalanceKey, Decimal] = defaultdict(Decimal)
-    for ln in lines:
-        got, _ = rules.allocate(ln["qty"], left.get(ln["variant_id"], []), default_location)
-        for loc, lot, qty in got:
-            held[(ln["variant_id"], loc, lot)] += qty
-        taken = {(loc, lot): q for loc, lot, q in got}
-        left[ln["variant_id"]] = [
-            Slot(s.location_id, s.lot, s.available - taken.get((s.location_id, s.lot), ZERO))
-            for s in left.get(ln["variant_id"], [])
-        ]
-    return dict(held)
+    return rules.allocate_lines(wanted, slots, default_location)
 
 
 _PG_WRITE = """
@@ -633,7 +605,7 @@ def accept(conn: Connection, actor: Actor, order_id: int) -> dict[str, Any]:
 
 def decline(conn: Connection, actor: Actor, order_id: int, reason: Any = None) -> dict[str, Any]:
     actor.require("orders.manage")
-    reason = _text(reason, "reason", 2000, required=False)
+    reason = text(reason, "reason", 2000, required=False)
     order = _load(conn, actor.org_id, order_id)
     _move(conn, actor, order, "decline", _now(), reason, decline_reason=reason)
     _event(conn, order, "order.declined", buyer=_buyer(order))
@@ -659,7 +631,7 @@ def pay(conn: Connection, actor: Actor, order_id: int) -> dict[str, Any]:
 
 def cancel(conn: Connection, actor: Actor, order_id: int, reason: Any = None) -> dict[str, Any]:
     actor.require("orders.place")
-    reason = _text(reason, "reason", 2000, required=False)
+    reason = text(reason, "reason", 2000, required=False)
     order = _load(conn, actor.org_id, order_id)
     rules.transition("cancel", order["status"])
     _release(conn, actor.org_id, order_id)

@@ -30,12 +30,12 @@ from hoop.adapters.db.tables import (
 )
 from hoop.domain import purchasing as rules
 from hoop.domain.errors import Conflict, HoopError, NotFound, ValidationFailed
+from hoop.domain.fields import text
 from hoop.domain.purchasing import POStatus
 from hoop.domain.quantities import ZERO, Money4, parse_decimal, q4
 from hoop.service import alerts, audit, events, receiving
 from hoop.service.catalog import resolve_variants
 from hoop.service.context import Actor
-from hoop.service.suppliers import text
 
 pol = purchase_order_lines
 MAX_LINES = 2000

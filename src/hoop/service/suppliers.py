@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from hoop.adapters.db.tables import orgs, supplier_items, suppliers, variants
 from hoop.domain.errors import Conflict, NotFound, ValidationFailed
+from hoop.domain.fields import text
 from hoop.domain.quantities import ZERO, parse_decimal
 from hoop.domain.replenishment import MAX_LEAD_TIME_DAYS
 from hoop.service import audit
@@ -28,16 +29,6 @@ def _now() -> datetime:
 
 
 # ------------------------------------------------------------------ input
-
-
-def text(value: Any, field: str, limit: int, required: bool = True) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise ValidationFailed(
-            f"{field} must be a non-empty string of at most {limit} characters", {"field": field}
-        )
-    return value.strip()
 
 
 def currency(value: Any, field: str = "currency") -> str:
