@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,5 +21,16 @@ class Settings(BaseSettings):
     reorder_refresh_seconds: float = 3600.0
 
 
+class SettingsError(ValueError):
+    """A HOOP_* environment variable that is not a valid setting, said in one line."""
+
+
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = "; ".join(
+            f"HOOP_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise SettingsError(problems) from None

@@ -30,3 +30,12 @@ def test_an_unmigrated_database_is_refused_plainly(tmp_path: Path) -> None:
     r = hoop(tmp_path / "empty.db", "alerts")
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
     assert "hoop db upgrade" in r.stderr
+
+
+def test_a_bad_setting_is_refused_plainly(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("HOOP_THREADS", "0")
+    monkeypatch.setenv("HOOP_SCHEDULER_INTERVAL", "soon")
+    r = hoop(tmp_path / "none.db", "alerts")
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "Traceback" not in out
+    assert "HOOP_THREADS" in out and "HOOP_SCHEDULER_INTERVAL" in out

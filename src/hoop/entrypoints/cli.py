@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hoop.config import get_settings
+from hoop.config import SettingsError, get_settings
 
 app = typer.Typer(help="Hoop Inventory: stock ledger, documents, costing.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -23,6 +23,15 @@ console = Console(stderr=True)
 def _fail(message: str, code: int = 1) -> None:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+@app.callback()
+def _settings_first() -> None:
+    """Refuse a bad HOOP_* variable in one line before any command runs."""
+    try:
+        get_settings()
+    except SettingsError as e:
+        _fail(f"bad setting: {e}", 2)
 
 
 def _uow():  # type: ignore[no-untyped-def]
