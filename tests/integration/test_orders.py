@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from hoop.adapters.db.tables import notifications, outbox
@@ -239,7 +240,21 @@ def test_order_commands_authenticate_before_anything_else(org: OrgClient) -> Non
     assert refused[0]["actor_id"] == org.user_id
 
 
-def test_a_lost_reservation_writes_nothing_and_is_decided_again(org, uow, engine, monkeypatch):
+PLACINGS = {
+    # as with an Idempotency-Key: the whole placing in one transaction
+    "in a transaction": lambda uow, actor, body: uow.write(
+        lambda c: orders.place_order(c, actor, body)
+    ),
+    # as without one: each statement its own transaction; several rows, or three losses, go
+    # to the transaction
+    "statementwise": lambda uow, actor, body: orders.place_order_statementwise(
+        uow, lambda c: actor, body
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(PLACINGS))
+def test_a_lost_reservation_writes_nothing_and_is_decided_again(org, uow, engine, monkeypatch, how):
     """PostgreSQL reads availability without a lock and reserves in the statement that writes
     the order, only where the stock is still there. Here another transaction ships stock
     between the read and the write (a real, committed shipment on another connection), so the
@@ -263,7 +278,7 @@ def test_a_lost_reservation_writes_nothing_and_is_decided_again(org, uow, engine
     def placed(sku: str, qty: str, ship: dict) -> dict:
         competitor.append(ship)
         body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": qty}]}
-        out = uow.write(lambda c: orders.place_order(c, actor, body))
+        out = PLACINGS[how](uow, actor, body)
         assert not competitor  # the shipment did run in between
         return out
 
@@ -311,3 +326,81 @@ def test_a_lost_reservation_writes_nothing_and_is_decided_again(org, uow, engine
                 .all()
             )
         assert boxed == [event]
+
+
+def test_three_lost_reservations_are_decided_under_the_lock(org, uow, engine, monkeypatch):
+    """Placed statementwise, an order whose reservation loses three times in a row (stock
+    shipped after each read, received again before the next) is placed by the transaction,
+    which reads under `FOR UPDATE`, where nothing can take the stock between its read and its
+    write. 5 on hand, an order for 2: after the third loss the locked read sees 5 and the
+    order is confirmed, once."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite places every order in a transaction under BEGIN IMMEDIATE
+    from tests.integration.test_concurrency import actor_for, post
+
+    actor = actor_for(uow, org)
+    sku, loc = stocked(org, "5")
+    ship = {"type": "shipment", "from_location_id": loc, "lines": [{"sku": sku, "qty": "5"}]}
+    back = {"type": "receipt", "to_location_id": loc,
+            "lines": [{"sku": sku, "qty": "5", "unit_cost": "2.00"}]}  # fmt: skip
+    real_allocation, real_slots = orders._allocation, orders._sellable_slots
+    seen = {"decisions": 0, "locked_reads": 0}
+
+    def after_the_read(lines, slots, default_location):
+        seen["decisions"] += 1
+        if seen["decisions"] <= 3:  # each of the first three decisions loses its stock
+            post(uow, actor, ship)
+        return real_allocation(lines, slots, default_location)
+
+    def read_again(conn, org_id, variant_ids, lock=True):
+        post(uow, actor, back)  # the stock is back before every later read
+        seen["locked_reads"] += lock
+        return real_slots(conn, org_id, variant_ids, lock)
+
+    monkeypatch.setattr(orders, "_allocation", after_the_read)
+    monkeypatch.setattr(orders, "_sellable_slots", read_again)
+    body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "2"}]}
+    out = orders.place_order_statementwise(uow, lambda c: actor, body)
+    # decisions: three lost, then one under the lock; on hand 5 - 5 + 5 - 5 + 5 - 5 + 5 = 5
+    assert (seen["decisions"], seen["locked_reads"]) == (4, 1)
+    assert out["status"] == "confirmed" and [r["qty"] for r in out["reservations"]] == [2]
+    assert avail(org, sku) == (Decimal(5), Decimal(2), Decimal(3), "active")
+    got = org.get(f"/orders/{out['id']}")
+    assert got["status"] == "confirmed" and [t["action"] for t in got["timeline"]] == ["place"]
+    assert [o["id"] for o in org.get("/orders")["items"]].count(out["id"]) == 1
+
+
+def test_order_bodies_are_checked_as_declared(org: OrgClient) -> None:
+    """POST /orders parses its body itself (no dependency injection): an empty, broken or
+    mistyped body is the same 422 envelope, naming the field, and is audited as refused."""
+    sku, _ = stocked(org, "5")
+    headers = {"Authorization": f"Bearer {org.token}", "Content-Type": "application/json"}
+    cases = {
+        b"": "Field required",
+        b"{not json": "JSON",
+        b"[]": "an object",
+        b'{"customer": {"name": "A"}, "lines": [{"sku": "X", "qty": "1"}], "extra": 1}': "extra",
+        b'{"customer": {"name": "A"}, "lines": [{"sku": "X", "qty": []}]}': "lines.0.qty",
+    }
+    for raw, where in cases.items():
+        r = org.client.post("/api/v1/orders", content=raw, headers=headers)
+        assert r.status_code == 422, (raw, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "validation_error" and where in err["message"], (raw, err)
+        assert err["details"][0]["loc"][0] == "body", err
+    assert avail(org, sku)[1] == 0
+
+
+def test_placing_an_order_is_documented_as_declared(client) -> None:
+    """/openapi.json shows POST /orders with its body schema and its bearer token, though the
+    route reads both by hand."""
+    doc = client.get("/openapi.json").json()
+    op = doc["paths"]["/api/v1/orders"]["post"]
+    assert op["security"] == [{"HTTPBearer": []}]
+    body = op["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/OrderIn"} and op["requestBody"]["required"]
+    schemas = doc["components"]["schemas"]
+    assert {"OrderIn", "CustomerIn", "OrderLineIn"} <= set(schemas)
+    assert schemas["OrderIn"]["required"] == ["customer", "lines"]
+    assert list(op) == ["tags", "summary", "description", "operationId", "security",
+                        "requestBody", "responses", "parameters"]  # fmt: skip

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hoop.adapters.db import hot
 from hoop.adapters.db.tables import api_keys, auth_tokens, locations, orgs, users
 from hoop.domain.documents import STANDARD_REASONS, parse_approval_rules
 from hoop.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -284,16 +285,20 @@ def authenticate(conn: Connection, bearer: str) -> Actor:
 
 def _authenticate_pg(conn: Connection, bearer: str, h: str) -> Actor:
     if bearer.startswith(API_KEY_PREFIX):
-        k = conn.exec_driver_sql(_PG_API_KEY, {"h": h}).first()
+        k = hot.fetch_one(conn, _PG_API_KEY, {"h": h})
         if k is None:
             raise Unauthorized("invalid or revoked API key", code="invalid_token")
-        return Actor(org_id=k.org_id, plan=k.plan, roles=tuple(k.roles), kind="api_key",
-                     api_key_id=k.id, channel_id=k.channel_id)  # fmt: skip
-    row = conn.exec_driver_sql(_PG_USER_TOKEN, {"h": h}).first()
-    if row is None or not row.active or row.expires_at < _now():
+        key_id, org_id, roles, channel_id, plan = k
+        return Actor(org_id=org_id, plan=plan, roles=tuple(roles), kind="api_key",
+                     api_key_id=key_id, channel_id=channel_id)  # fmt: skip
+    row = hot.fetch_one(conn, _PG_USER_TOKEN, {"h": h})
+    if row is None:
         raise Unauthorized("invalid or expired token", code="invalid_token")
-    return Actor(org_id=row.org_id, plan=row.plan, roles=tuple(row.roles), user_id=row.id,
-                 supplier_id=row.supplier_id, email=row.email)  # fmt: skip
+    user_id, org_id, roles, supplier_id, email, active, plan, expires_at = row
+    if not active or expires_at < _now():
+        raise Unauthorized("invalid or expired token", code="invalid_token")
+    return Actor(org_id=org_id, plan=plan, roles=tuple(roles), user_id=user_id,
+                 supplier_id=supplier_id, email=email)  # fmt: skip
 
 
 def create_user(

@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from hoop.adapters.db import bulk
+from hoop.adapters.db import bulk, hot
 from hoop.adapters.db import ledger as ledger_db
 from hoop.adapters.db.tables import (
     balances,
@@ -41,6 +42,7 @@ from hoop.domain.quantities import ZERO, from_scaled, parse_decimal
 from hoop.service import alerts, audit, costing, events
 from hoop.service.catalog import resolve_variants, virtual_location_ids
 from hoop.service.context import Actor
+from hoop.service.unit_of_work import UnitOfWork
 
 MAX_LINES = 500
 
@@ -290,7 +292,8 @@ def _context(conn: Connection, org_id: int, skus: list[str]) -> _Context:
     if conn.dialect.name == "postgresql":
         params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(skus)}
         params["org"] = org_id
-        r = conn.exec_driver_sql(_pg_context_sql(len(skus)), params).one()
+        r = hot.fetch_one(conn, _pg_context_sql(len(skus)), params)
+        assert r is not None  # the org exists: its caller was just authenticated
         found = {v[1]: _Variant(*v) for v in r[3] or ()}
         slots: dict[int, list[Slot]] = defaultdict(list)
         for v, loc, lot, avail in r[4] or ():
@@ -416,8 +419,8 @@ def _write_order(
         one = next(iter(held.items())) if len(held) == 1 else None
         sql = (_PG_WRITE_PLAIN if not held else
                _PG_WRITE_IF_RESERVED_ONE if one else _PG_WRITE_IF_RESERVED_MANY)  # fmt: skip
-        return bool(conn.exec_driver_sql(
-            sql,
+        return bool(hot.fetch_one(
+            conn, sql,
             {
                 "id": order["id"], "org": org_id, "status": status, "channel": order["channel_id"],
                 "customer": json.dumps(order["customer"]), "by_user": order["placed_by_user"],
@@ -438,7 +441,7 @@ def _write_order(
                 **({"r_variant": one[0][0], "r_location": one[0][1], "r_lot": one[0][2],
                     "r_qty": bulk.scaled(one[1])} if one else {}),
             },
-        ).scalar_one())  # fmt: skip
+        )[0])  # type: ignore[index]  # fmt: skip
     row = {k: v for k, v in order.items() if k != "id"}
     order_id = conn.execute(insert(orders).values(**row).returning(orders.c.id)).scalar_one()
     order["id"] = order_id
@@ -466,24 +469,17 @@ def _placed_event(order: dict[str, Any]) -> events.Event:
     return _event_of(order, "order.requested", to_sellers=True)
 
 
-def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    """Confirm the order at once if every line is in active stock mode and within what is
-    available (reserving it now); otherwise make it an order request for the seller.
+class _Placing(NamedTuple):
+    """An order to place, checked against what its first read found."""
 
-    Locks last: availability is read without a lock, so an order that cannot be confirmed
-    never locks anything. On PostgreSQL one that can is a single statement: a conditional
-    upsert reserves its balance rows (locking them in key order, taking only what is still
-    available), and the order with its lines, timeline, event and audit rows is written only
-    if every row was reserved. If another order got there first, nothing was written (with
-    several rows, a savepoint undoes the ones that were taken) and the decision is made again
-    from a fresh read, and after a few such losses under `SELECT ... FOR UPDATE`, as postings
-    do. The rows stay locked for that statement and the COMMIT. On SQLite the writer holds the
-    database (BEGIN IMMEDIATE), so the first read is already exact.
+    channel: int | None
+    customer: dict[str, Any]
+    lines: list[dict[str, Any]]
+    ctx: _Context
+    now: datetime
 
-    Low-stock alerts are re-evaluated only when the first read found a computed policy for
-    one of the variants (a policy made while the order is placed is evaluated by its own
-    transaction, and by the scheduler's refresh).
-    """
+
+def _placing(conn: Connection, actor: Actor, data: dict[str, Any]) -> _Placing:
     actor.require("orders.place")
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be an object")
@@ -500,19 +496,53 @@ def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[st
     customer = _customer(data.get("customer"))
     raw = _raw_lines(data.get("lines"))
     ctx = _context(conn, actor.org_id, sorted({ln["sku"] for ln in raw}))
-    lines = _lines(raw, ctx.variants)
-    now = _now()
+    return _Placing(channel, customer, _lines(raw, ctx.variants), ctx, _now())
+
+
+def _placed(
+    actor: Actor, p: _Placing, order: dict[str, Any], held: dict[BalanceKey, Decimal]
+) -> dict[str, Any]:
+    """The response, from what is at hand: no read back."""
+    timeline = [{"at": p.now, "action": "place", "from_status": None,
+                 "to_status": order["status"], "actor_type": actor.kind,
+                 "actor_id": actor.actor_id, "note": None}]  # fmt: skip
+    return _shape(order, p.lines, held, timeline,
+                  {ln["variant_id"]: ln["sku"] for ln in p.lines})  # fmt: skip
+
+
+def place_order(
+    conn: Connection, actor: Actor, data: dict[str, Any], lost: int = 0
+) -> dict[str, Any]:
+    """Confirm the order at once if every line is in active stock mode and within what is
+    available (reserving it now); otherwise make it an order request for the seller.
+
+    Locks last: availability is read without a lock, so an order that cannot be confirmed
+    never locks anything. On PostgreSQL one that can is a single statement: a conditional
+    upsert reserves its balance rows (locking them in key order, taking only what is still
+    available), and the order with its lines, timeline, event and audit rows is written only
+    if every row was reserved. If another order got there first, nothing was written (with
+    several rows, a savepoint undoes the ones that were taken) and the decision is made again
+    from a fresh read, and after a few such losses (`lost` counts those of an earlier try)
+    under `SELECT ... FOR UPDATE`, as postings do. The rows stay locked for that statement
+    and the COMMIT. On SQLite the writer holds the database (BEGIN IMMEDIATE), so the first
+    read is already exact.
+
+    Low-stock alerts are re-evaluated only when the first read found a computed policy for
+    one of the variants (a policy made while the order is placed is evaluated by its own
+    transaction, and by the scheduler's refresh).
+    """
+    p = _placing(conn, actor, data)
     pg = conn.dialect.name == "postgresql"
-    slots = ctx.slots
-    variant_ids = sorted({ln["variant_id"] for ln in lines})
-    for attempt in range(5):
+    slots = p.ctx.slots
+    variant_ids = sorted({ln["variant_id"] for ln in p.lines})
+    for attempt in range(lost, 5):
         if attempt == 3:  # lost three times in a row: decide under the lock, as postings do
             slots = _sellable_slots(conn, actor.org_id, variant_ids)
         # (under the lock the reservation cannot lose; should it ever, the order is a request)
-        held = _allocation(lines, slots, ctx.default_location) if attempt < 4 else None
-        order = _new_order(actor, channel, customer, held is not None, now, ctx)
+        held = _allocation(p.lines, slots, p.ctx.default_location) if attempt < 4 else None
+        order = _new_order(actor, p.channel, p.customer, held is not None, p.now, p.ctx)
         if not pg:  # SQLite: exact under BEGIN IMMEDIATE
-            _write_order(conn, actor, order, lines, held or {}, ctx.to)
+            _write_order(conn, actor, order, p.lines, held or {}, p.ctx.to)
             if held:
                 rows = ledger_db.apply_balance_deltas(conn, actor.org_id, {}, held)
                 ledger_db.check_stock(shortages(rows), {})
@@ -521,18 +551,53 @@ def place_order(conn: Connection, actor: Actor, data: dict[str, Any]) -> dict[st
         partial = held is not None and len(held) > 1
         if partial:
             conn.exec_driver_sql("SAVEPOINT place_order")
-        if _write_order(conn, actor, order, lines, held or {}, ctx.to):
+        if _write_order(conn, actor, order, p.lines, held or {}, p.ctx.to):
             break
         if partial:
             conn.exec_driver_sql("ROLLBACK TO SAVEPOINT place_order")
         slots = _sellable_slots(conn, actor.org_id, variant_ids, lock=False)
-    if held and ctx.has_policy:  # what it reserved lowers availability: the alerts see it now
+    if held and p.ctx.has_policy:  # what it reserved lowers availability: the alerts see it now
         alerts.positions_changed(conn, actor.org_id, {k[0] for k in held})
-    # the response from what is at hand: no read back
-    timeline = [{"at": now, "action": "place", "from_status": None, "to_status": order["status"],
-                 "actor_type": actor.kind, "actor_id": actor.actor_id, "note": None}]  # fmt: skip
-    return _shape(order, lines, held or {}, timeline,
-                  {ln["variant_id"]: ln["sku"] for ln in lines})  # fmt: skip
+    return _placed(actor, p, order, held or {})
+
+
+def place_order_statementwise(
+    uow: UnitOfWork, authenticate: Callable[[Connection], Actor], data: dict[str, Any]
+) -> dict[str, Any]:
+    """place_order without a transaction around it (PostgreSQL; for a request with no
+    Idempotency-Key). The caller is authenticated and the first read made, each in a
+    statement of its own; the order with its reservation is written by one statement, which
+    is its own transaction. That saves the BEGIN and COMMIT round trips, and the balance row
+    is locked only while that statement runs. A reservation over several balance rows, or one
+    that lost three times, is placed by place_order in a transaction (from a fresh read).
+    Low-stock alerts are re-evaluated in a transaction of their own after the order commits:
+    each evaluation reads what is committed, so the last one sees the last change."""
+
+    def attempt(conn: Connection) -> tuple[Actor, _Placing, dict[str, Any] | None, Any, int]:
+        actor = authenticate(conn)
+        p = _placing(conn, actor, data)
+        slots = p.ctx.slots
+        for lost in range(3):
+            held = _allocation(p.lines, slots, p.ctx.default_location)
+            if held is not None and len(held) > 1:
+                return actor, p, None, None, 0  # several rows: reserved under a savepoint
+            order = _new_order(actor, p.channel, p.customer, held is not None, p.now, p.ctx)
+            if _write_order(conn, actor, order, p.lines, held or {}, p.ctx.to):
+                return actor, p, order, held, lost
+            if lost < 2:  # (after the third loss the transaction reads, under the lock)
+                variant_ids = sorted({ln["variant_id"] for ln in p.lines})
+                slots = _sellable_slots(conn, actor.org_id, variant_ids, lock=False)
+        return actor, p, None, None, 3
+
+    if uow.engine.dialect.name != "postgresql":
+        return uow.write(lambda c: place_order(c, authenticate(c), data))
+    actor, p, order, held, lost = uow.statementwise(attempt)
+    if order is None:
+        return uow.write(lambda c: place_order(c, authenticate(c), data, lost))
+    if held and p.ctx.has_policy:
+        variants = {k[0] for k in held}
+        uow.write(lambda c: alerts.positions_changed(c, actor.org_id, variants))
+    return _placed(actor, p, order, held or {})
 
 
 def _new_order(

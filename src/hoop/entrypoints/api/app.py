@@ -9,11 +9,15 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import OpenAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from hoop.config import Settings
 from hoop.entrypoints import web
 from hoop.entrypoints.api import errors
+from hoop.entrypoints.api.deps import BODY_MODELS
 from hoop.entrypoints.api.routers import (
     access,
     audit,
@@ -84,7 +88,10 @@ def _api(uow: UnitOfWork, settings: Settings) -> FastAPI:
     its prefix once, then among the API's routes only. (FastAPI matches the routes of included
     routers one by one: with the web pages and the API in one app, every request was tried
     against up to 150 routes, a third of the CPU of `GET /healthz`.)"""
-    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    # the app it is mounted in observes every request (OpenTelemetry, when a provider is
+    # set): asking again here costs each API request ~30 µs (py-spy) and would describe it twice
+    off: Any = {"tracing": False, "metrics": False, "logs": False}
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, telemetry=off)
     api.state.uow = uow
     api.state.settings = settings
     errors.install(api)
@@ -102,13 +109,32 @@ def _documented(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = get_openapi(
+            schema = get_openapi(
                 title=app.title, version=app.version, description=app.description,
                 routes=docs.routes,
             )  # fmt: skip
+            app.openapi_schema = _with_models(schema, BODY_MODELS)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _with_models(schema: dict[str, Any], models: list[type[BaseModel]]) -> dict[str, Any]:
+    """Add the schemas of bodies that routes parse themselves (deps.documented_body), as
+    FastAPI adds those of declared bodies: under components, sorted by name."""
+    found = dict(schema.get("components", {}).get("schemas", {}))
+    for model in models:
+        js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        found.update(js.pop("$defs", {}))
+        found[model.__name__] = js
+    schema.setdefault("components", {})["schemas"] = dict(sorted(found.items()))
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            keys = list(op)
+            if "requestBody" in keys and keys.index("requestBody") > keys.index("responses"):
+                op["responses"] = op.pop("responses")  # where FastAPI puts it: after the body
+    # through the OpenAPI model as get_openapi returns it (which drops `"default": null`)
+    return jsonable_encoder(OpenAPI(**schema), by_alias=True, exclude_none=True)  # type: ignore[no-any-return]
 
 
 def _lifespan(settings: Settings) -> Any:

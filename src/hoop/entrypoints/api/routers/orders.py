@@ -4,23 +4,46 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from hoop.entrypoints.api import schemas as s
 from hoop.entrypoints.api import schemas_orders as so
-from hoop.entrypoints.api.deps import Page, PathId, ReadAs, WriteAs, dump, respond
+from hoop.entrypoints.api.deps import (
+    Page,
+    PathId,
+    ReadAs,
+    WriteAs,
+    body_of,
+    documented_body,
+    dump,
+    respond,
+    writer_of,
+)  # fmt: skip
 from hoop.service import orders
 
 router = APIRouter(tags=["orders"])
 
 
-@router.post("/orders", status_code=201, response_model=so.OrderOut)
-def place_order(body: so.OrderIn, write: WriteAs) -> JSONResponse:
+@router.post(
+    "/orders", status_code=201, response_model=so.OrderOut,
+    openapi_extra=documented_body(so.OrderIn),
+)  # fmt: skip
+async def place_order(request: Request) -> JSONResponse:
     """Confirmed at once (stock reserved) when every line is in stock; otherwise an order
     request (`pending_seller`) the seller must answer by `respond_by`."""
+    write = await writer_of(request)  # the busiest route: no dependency injection (deps)
+    body = await body_of(request, so.OrderIn)
     data = dump(body)
-    return write(body, lambda conn, actor: orders.place_order(conn, actor, data), 201)
+    if write.idempotency_key is None:  # no response to store with it: no transaction around it
+        return await run_in_threadpool(
+            lambda: respond(orders.place_order_statementwise(write.uow, write.authenticate, data),
+                            201)
+        )  # fmt: skip
+    return await run_in_threadpool(
+        write, body, lambda conn, actor: orders.place_order(conn, actor, data), 201
+    )
 
 
 @router.get("/orders", response_model=s.Page[so.OrderSummary])
