@@ -112,6 +112,13 @@ def analyze_schema(engine: Any) -> None:
         c.commit()
 
 
+# Set while the race runs: an ANALYZE of the bench schema takes ~0.1 s of CPU, and one that
+# fell inside a 200-order burst (every 5 s against rounds 4 s apart) added that to the
+# round's tail. The race analyzes once before its first round instead (200 rows a round do
+# not move the statistics).
+ANALYZE_PAUSED = threading.Event()
+
+
 @contextlib.contextmanager
 def schema_autoanalyze(db: Database, every: float = 5.0) -> Iterator[str]:
     """common.autoanalyze, with the ANALYZE kept to the bench schema (see analyze_schema)."""
@@ -129,6 +136,8 @@ def schema_autoanalyze(db: Database, every: float = 5.0) -> Iterator[str]:
 
     def loop() -> None:
         while not stop.wait(every):
+            if ANALYZE_PAUSED.is_set():
+                continue
             with contextlib.suppress(Exception):
                 analyze_schema(eng)
 
@@ -701,7 +710,32 @@ def raw_race_proc(
     out.put(results)
 
 
-def race(srv: Any, cat: Catalog, a: Any) -> None:
+def round_cpu(
+    db: Database, srv: Any, starts: list[float], span: float
+) -> dict[int, tuple[float, float | None]]:
+    """CPU seconds of the server processes and of the PostgreSQL backends in each round:
+    read just before its start and `span` seconds after (the round is over by then; the
+    next starts later), in a thread, filled in as the rounds pass. The same burst takes
+    different CPU from round to round on a shared machine: this shows how much."""
+    out: dict[int, tuple[float, float | None]] = {}
+
+    def watch() -> None:
+        pg = PgBackendCpu(db)
+        try:
+            for r, go in enumerate(starts):
+                time.sleep(max(0.0, go - 0.05 - time.time()))
+                s0, p0 = srv.cpu(), pg.read()
+                time.sleep(max(0.0, go + span - time.time()))
+                s1, p1 = srv.cpu(), pg.read()
+                out[r] = (s1 - s0, None if p0 is None or p1 is None else p1 - p0)
+        finally:
+            pg.close()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return out
+
+
+def race(db: Database, srv: Any, cat: Catalog, a: Any) -> None:
     """The race rounds (all clients, one SKU with --race-units units; the first round is
     cold), then --control-rounds in which every client orders a different, well-stocked SKU:
     the same burst of 200 orders without a shared row, i.e. what this machine's CPU alone
@@ -728,9 +762,12 @@ def race(srv: Any, cat: Catalog, a: Any) -> None:
         k0 += m
     for pr in procs:
         pr.start()
+    span = min(a.race_gap - 0.5, 2.0)
+    cpu = round_cpu(db, srv, starts, span)
     results = [r for _ in procs for r in q.get(timeout=len(plan) * a.race_gap + 300)]
     for pr in procs:
         pr.join(timeout=10)
+    time.sleep(max(0.0, starts[-1] + span + 0.3 - time.time()))  # the last round's CPU
     for r, kind in enumerate(kinds):
         rows = [x for x in results if x[0] == r]
         done = [x[2] + x[3] for x in rows]  # from the common start to the response
@@ -757,6 +794,14 @@ def race(srv: Any, cat: Catalog, a: Any) -> None:
             f"{dict(statuses)} codes {dict(codes)}  {'OK' if statuses == want else 'MISMATCH'}",
         )
         phase_report([x[6] for x in rows])
+        if r in cpu:
+            server, pg = cpu[r]
+            line(
+                "  CPU of the round",
+                f"server {server * 1000:.0f} ms ({server / len(rows) * 1000:.2f} ms a request), "
+                + ("" if pg is None else
+                   f"PostgreSQL {pg * 1000:.0f} ms ({pg / len(rows) * 1000:.2f} ms a request)"),
+            )  # fmt: skip
         by_pid: dict[float, list[float]] = {}
         for x in rows:
             by_pid.setdefault(x[6].get("pid", 0.0), []).append(x[3])
@@ -1079,7 +1124,12 @@ def main() -> None:
                         f"for {a.race_units} units (HOOP_POOL_SIZE={a.pool_size}, "
                         f"{a.workers} workers, {a.race_procs} client processes):"
                     )
-                    race(srv, cat, a)
+                    analyze_schema(cat.org.engine)
+                    ANALYZE_PAUSED.set()
+                    try:
+                        race(db, srv, cat, a)
+                    finally:
+                        ANALYZE_PAUSED.clear()
         if "scheduler" in parts:
             print(f"3. Scheduler: {a.expiring:,} expiring order requests:")
             scheduler_bench(db, cat, a)

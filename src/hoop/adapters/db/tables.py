@@ -256,7 +256,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     pk(),
-    org_fk(),
+    Column("org_id", Id, nullable=False),  # no foreign key: see migration 0008
     Column("at", UtcDateTime, nullable=False),
     Column("actor_type", String(10), nullable=False),  # user | api_key | system
     Column("actor_id", Id, nullable=True),
