@@ -1048,7 +1048,9 @@ def main() -> None:
         "--phases",
         action="store_true",
         help="serve bench_orders:phased_app (per-request phases in Server-Timing; adds a "
-        "listener on every statement) instead of the plain app",
+        "listener on every statement) instead of the plain app. It sees statements that go "
+        "through SQLAlchemy only: an order placed without an Idempotency-Key runs on the "
+        "driver connection (adapters/db/hot.py) and shows as app time alone",
     )
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--pool-size", type=int, default=10, help="HOOP_POOL_SIZE per worker")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import hashlib
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from hoop.adapters.db.tables import notifications, outbox
+from hoop.adapters.db.tables import auth_tokens, notifications, outbox
+from hoop.adapters.db.tables import orders as orders_t
 from hoop.service import orders
 from tests.helpers import OrgClient, unique
 
@@ -242,13 +244,13 @@ def test_order_commands_authenticate_before_anything_else(org: OrgClient) -> Non
 
 PLACINGS = {
     # as with an Idempotency-Key: the whole placing in one transaction
-    "in a transaction": lambda uow, actor, body: uow.write(
+    "in a transaction": lambda uow, org, actor, body: uow.write(
         lambda c: orders.place_order(c, actor, body)
     ),
     # as without one: each statement its own transaction; several rows, or three losses, go
     # to the transaction
-    "statementwise": lambda uow, actor, body: orders.place_order_statementwise(
-        uow, lambda c: actor, body
+    "statementwise": lambda uow, org, actor, body: orders.place_order_statementwise(
+        uow, org.token, body
     ),
 }
 
@@ -278,7 +280,7 @@ def test_a_lost_reservation_writes_nothing_and_is_decided_again(org, uow, engine
     def placed(sku: str, qty: str, ship: dict) -> dict:
         competitor.append(ship)
         body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": qty}]}
-        out = PLACINGS[how](uow, actor, body)
+        out = PLACINGS[how](uow, org, actor, body)
         assert not competitor  # the shipment did run in between
         return out
 
@@ -360,7 +362,7 @@ def test_three_lost_reservations_are_decided_under_the_lock(org, uow, engine, mo
     monkeypatch.setattr(orders, "_allocation", after_the_read)
     monkeypatch.setattr(orders, "_sellable_slots", read_again)
     body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "2"}]}
-    out = orders.place_order_statementwise(uow, lambda c: actor, body)
+    out = orders.place_order_statementwise(uow, org.token, body)
     # decisions: three lost, then one under the lock; on hand 5 - 5 + 5 - 5 + 5 - 5 + 5 = 5
     assert (seen["decisions"], seen["locked_reads"]) == (4, 1)
     assert out["status"] == "confirmed" and [r["qty"] for r in out["reservations"]] == [2]
@@ -404,3 +406,40 @@ def test_placing_an_order_is_documented_as_declared(client) -> None:
     assert schemas["OrderIn"]["required"] == ["customer", "lines"]
     assert list(op) == ["tags", "summary", "description", "operationId", "security",
                         "requestBody", "responses", "parameters"]  # fmt: skip
+
+
+def test_callers_of_every_kind_place_orders(org: OrgClient, client, engine) -> None:
+    """The caller is found in the same statement as the order's first read (PostgreSQL): an
+    API key and a user token each place an order as themselves; a revoked key, an expired
+    token and a role without `orders.place` are refused and write nothing, and the refusal
+    of a known caller is audited with its actor."""
+    sku, _ = stocked(org, "5")
+    body = {"customer": {"name": "A"}, "lines": [{"sku": sku, "qty": "1"}]}
+    key = org.post("/api-keys", {"name": unique("pos"), "roles": ["clerk"]}, expect=201).json()
+    machine = OrgClient(client, key["key"], org.org_id, 0, "", "")
+    by_key = machine.post("/orders", body, expect=201).json()
+    by_user = org.post("/orders", body, expect=201).json()
+    assert by_key["status"] == by_user["status"] == "confirmed"
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(orders_t.c.id, orders_t.c.placed_by_api_key, orders_t.c.placed_by_user)
+            .where(orders_t.c.id.in_([by_key["id"], by_user["id"]]))
+        ).all()  # fmt: skip
+    assert {(r[1], r[2]) for r in rows} == {(key["id"], None), (None, org.user_id)}
+    before = (avail(org, sku), len(org.get("/orders?limit=500")["items"]))
+    org.req("DELETE", f"/api-keys/{key['id']}", expect=204)
+    machine.post("/orders", body, expect=401)
+    late = org.user(["clerk"])
+    with engine.begin() as conn:  # the token expired a minute ago
+        conn.execute(
+            update(auth_tokens)
+            .where(auth_tokens.c.token_hash == hashlib.sha256(late.token.encode()).hexdigest())
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )  # fmt: skip
+    late.post("/orders", body, expect=401)
+    approver = org.user(["approver"])
+    approver.post("/orders", body, expect=403)
+    assert (avail(org, sku), len(org.get("/orders?limit=500")["items"])) == before
+    refused = [i for i in org.get("/audit?limit=5")["items"] if i["outcome"] == "refused"]
+    assert refused and refused[0]["error_code"] == "forbidden"
+    assert refused[0]["actor_id"] not in (None, org.user_id)  # the approver

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -39,7 +39,7 @@ from hoop.domain.fields import text
 from hoop.domain.ledger import BalanceKey, Move, shortages
 from hoop.domain.orders import OrderStatus, Slot
 from hoop.domain.quantities import ZERO, from_scaled, parse_decimal
-from hoop.service import alerts, audit, costing, events
+from hoop.service import access, alerts, audit, costing, events
 from hoop.service.catalog import resolve_variants, virtual_location_ids
 from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
@@ -288,21 +288,36 @@ def _pg_context_sql(n: int) -> str:
     return _PG_CONTEXT.replace("{skus}", ", ".join(f"%(s{i})s" for i in range(n)))
 
 
+@functools.lru_cache(maxsize=64)
+def _pg_caller_context_sql(caller_sql: str, n: int) -> str:
+    """The caller's row (access.caller_query) and, for its org, the context: one round trip."""
+    inner = _pg_context_sql(n).replace("%(org)s", "c.org_id")
+    return f"WITH c AS ({caller_sql}) SELECT c.*, x.* FROM c CROSS JOIN LATERAL ({inner}) x"
+
+
+def _skus_params(skus: list[str]) -> dict[str, Any]:
+    return {f"s{i}": s for i, s in enumerate(skus)}
+
+
+def _context_of(r: Sequence[Any]) -> _Context:
+    """The _Context of a row of _PG_CONTEXT."""
+    found = {v[1]: _Variant(*v) for v in r[3] or ()}
+    slots: dict[int, list[Slot]] = defaultdict(list)
+    for v, loc, lot, avail in r[4] or ():
+        slots[v].append(Slot(loc, lot, from_scaled(avail)))
+    to = events.Recipients(
+        events.seller_ids((u[0], u[1]) for u in r[5] or ()),
+        tuple((w[0], tuple(w[1] or ())) for w in r[6] or ()),
+    )
+    return _Context(r[0], r[1], r[2], found, slots, to, r[7])
+
+
 def _context(conn: Connection, org_id: int, skus: list[str]) -> _Context:
     if conn.dialect.name == "postgresql":
-        params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(skus)}
-        params["org"] = org_id
+        params = {**_skus_params(skus), "org": org_id}
         r = hot.fetch_one(conn, _pg_context_sql(len(skus)), params)
         assert r is not None  # the org exists: its caller was just authenticated
-        found = {v[1]: _Variant(*v) for v in r[3] or ()}
-        slots: dict[int, list[Slot]] = defaultdict(list)
-        for v, loc, lot, avail in r[4] or ():
-            slots[v].append(Slot(loc, lot, from_scaled(avail)))
-        to = events.Recipients(
-            events.seller_ids((u[0], u[1]) for u in r[5] or ()),
-            tuple((w[0], tuple(w[1] or ())) for w in r[6] or ()),
-        )
-        return _Context(r[0], r[1], r[2], found, slots, to, r[7])
+        return _context_of(r)
     org = _org(conn, org_id)
     rows = resolve_variants(conn, org_id, set(skus), set())
     found = {s: _Variant(rows[s].id, s, rows[s].status, rows[s].tracking) for s in skus
@@ -479,7 +494,10 @@ class _Placing(NamedTuple):
     now: datetime
 
 
-def _placing(conn: Connection, actor: Actor, data: dict[str, Any]) -> _Placing:
+def _placing(
+    conn: Connection, actor: Actor, data: dict[str, Any], ctx: _Context | None = None
+) -> _Placing:
+    """Check the order; read its context unless `ctx` was read with the caller."""
     actor.require("orders.place")
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be an object")
@@ -495,8 +513,13 @@ def _placing(conn: Connection, actor: Actor, data: dict[str, Any]) -> _Placing:
         channel = actor.channel_id
     customer = _customer(data.get("customer"))
     raw = _raw_lines(data.get("lines"))
-    ctx = _context(conn, actor.org_id, sorted({ln["sku"] for ln in raw}))
+    if ctx is None:
+        ctx = _context(conn, actor.org_id, _skus_of(raw))
     return _Placing(channel, customer, _lines(raw, ctx.variants), ctx, _now())
+
+
+def _skus_of(raw: list[dict[str, Any]]) -> list[str]:
+    return sorted({ln["sku"] for ln in raw})
 
 
 def _placed(
@@ -562,20 +585,43 @@ def place_order(
 
 
 def place_order_statementwise(
-    uow: UnitOfWork, authenticate: Callable[[Connection], Actor], data: dict[str, Any]
-) -> dict[str, Any]:
-    """place_order without a transaction around it (PostgreSQL; for a request with no
-    Idempotency-Key). The caller is authenticated and the first read made, each in a
-    statement of its own; the order with its reservation is written by one statement, which
-    is its own transaction. That saves the BEGIN and COMMIT round trips, and the balance row
-    is locked only while that statement runs. A reservation over several balance rows, or one
-    that lost three times, is placed by place_order in a transaction (from a fresh read).
+    uow: UnitOfWork, bearer: str, data: dict[str, Any],
+    seen: Callable[[Actor], None] = lambda actor: None,
+) -> dict[str, Any]:  # fmt: skip
+    """place_order for the caller of a bearer token, without a transaction around it
+    (PostgreSQL; for a request with no Idempotency-Key). One statement finds the caller and
+    reads the order's context; the order with its reservation is written by one statement,
+    which is its own transaction. That saves the BEGIN and COMMIT round trips and the token's
+    own, and the balance row is locked only while that statement runs. A reservation over
+    several balance rows, one that lost three times, or a body whose lines are unreadable
+    is placed by place_order in a transaction (from a fresh read; it authenticates first).
+    `seen` is told the caller as soon as it is known (the API audits a refusal with it).
     Low-stock alerts are re-evaluated in a transaction of their own after the order commits:
     each evaluation reads what is committed, so the last one sees the last change."""
 
+    def in_transaction(lost: int) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
+            actor = access.authenticate(conn, bearer)
+            seen(actor)
+            return place_order(conn, actor, data, lost)
+
+        return uow.write(run)
+
+    try:
+        skus = _skus_of(_raw_lines(data.get("lines"))) if isinstance(data, dict) else None
+    except ValidationFailed:
+        skus = None
+    if skus is None or uow.engine.dialect.name != "postgresql":
+        return in_transaction(0)
+    q = access.caller_query(bearer)
+    sql, params = _pg_caller_context_sql(q.sql, len(skus)), {**q.params, **_skus_params(skus)}
+
     def attempt(conn: Connection) -> tuple[Actor, _Placing, dict[str, Any] | None, Any, int]:
-        actor = authenticate(conn)
-        p = _placing(conn, actor, data)
+        row = hot.fetch_one(conn, sql, params)
+        actor = access.caller_of(bearer, row)
+        seen(actor)
+        assert row is not None
+        p = _placing(conn, actor, data, _context_of(row[q.width :]))
         slots = p.ctx.slots
         for lost in range(3):
             held = _allocation(p.lines, slots, p.ctx.default_location)
@@ -589,11 +635,9 @@ def place_order_statementwise(
                 slots = _sellable_slots(conn, actor.org_id, variant_ids, lock=False)
         return actor, p, None, None, 3
 
-    if uow.engine.dialect.name != "postgresql":
-        return uow.write(lambda c: place_order(c, authenticate(c), data))
     actor, p, order, held, lost = uow.statementwise(attempt)
     if order is None:
-        return uow.write(lambda c: place_order(c, authenticate(c), data, lost))
+        return in_transaction(lost)
     if held and p.ctx.has_policy:
         variants = {k[0] for k in held}
         uow.write(lambda c: alerts.positions_changed(c, actor.org_id, variants))

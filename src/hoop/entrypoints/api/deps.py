@@ -96,8 +96,12 @@ class Writer:
 
     def authenticate(self, conn: Connection) -> Actor:
         actor = access.authenticate(conn, self.token)
-        self.request.state.actor = actor
+        self.seen(actor)
         return actor
+
+    def seen(self, actor: Actor) -> None:
+        """Note the caller, once known: a refusal after this point is audited with it."""
+        self.request.state.actor = actor
 
     def __call__(
         self,

@@ -37,10 +37,10 @@ async def place_order(request: Request) -> JSONResponse:
     body = await body_of(request, so.OrderIn)
     data = dump(body)
     if write.idempotency_key is None:  # no response to store with it: no transaction around it
+        place = orders.place_order_statementwise
         return await run_in_threadpool(
-            lambda: respond(orders.place_order_statementwise(write.uow, write.authenticate, data),
-                            201)
-        )  # fmt: skip
+            lambda: respond(place(write.uow, write.token, data, write.seen), 201)
+        )
     return await run_in_threadpool(
         write, body, lambda conn, actor: orders.place_order(conn, actor, data), 201
     )
