@@ -1,12 +1,10 @@
 """Orders (issue #4): placing orders over HTTP, a race for a few units, and the expiry job.
 
 Prints:
-  0. where the time of one order goes, in this process without HTTP: `orders.place_order` for a
-     spread SKU (confirmed), the hot SKU (confirmed) and an SKU without stock (pending_seller):
-     wall and CPU per order, SQL statements with their time, and how long the order holds the
-     lock every other order for its SKU queues on (PostgreSQL: from `SELECT balances ... FOR
-     UPDATE` to the end of COMMIT; SQLite: the database, from BEGIN IMMEDIATE); one `lapse_due`
-     batch of 500 the same way;
+  0. one order in this process without HTTP, as POST /orders places it: statementwise (no
+     Idempotency-Key) and in a transaction (with one), for a spread SKU (confirmed), the hot
+     SKU (confirmed) and an SKU without stock (pending_seller): wall and CPU per order; one
+     `lapse_due` batch of 500 with its SQL statements and their time;
   1. orders/s over HTTP: a real uvicorn (--workers 2, HOOP_POOL_SIZE=--pool-size) serving
      `bench_orders:phased_app`, which is `hoop.bootstrap.build_app()` plus a Server-Timing
      header with per-request phases (see phased_app), and --clients client processes (httpx,
@@ -16,8 +14,9 @@ Prints:
   2. the race: --race-clients (200) connections (--race-procs processes of threads, one httpx
      keep-alive connection each, opened before the start) each place one one-unit order for one
      SKU that has --race-units (10) units, all at the same instant; a cold round (fresh pools),
-     then --race-rounds measured rounds on fresh SKUs; p50/p99/max latency and a check that
-     exactly 10 are confirmed and 190 pending_seller; then --control-rounds of the same burst
+     then --race-rounds measured rounds on fresh SKUs; p50/p99/max latency, a check that
+     exactly 10 are confirmed and 190 pending_seller, and the CPU the round took in the server
+     and in PostgreSQL (no ANALYZE runs during the race); then --control-rounds of the same burst
      with every client on a different well-stocked SKU (no shared row: the CPU alone), and
      --healthz-rounds of the same burst as `GET /healthz` (the floor: HTTP and clients alone);
   3. the scheduler: --expiring (10,000) pending_seller orders bulk-inserted (orders,
@@ -47,7 +46,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,8 +81,8 @@ from hoop.adapters.db.tables import (
     webhook_deliveries,
     webhook_endpoints,
 )
+from hoop.service import access, stock
 from hoop.service import orders as order_service
-from hoop.service import stock
 from hoop.service.unit_of_work import UnitOfWork
 
 PLENTY = "10000000"
@@ -306,44 +305,14 @@ class Catalog:
 # ------------------------------------------------------------------ 0. in-process cost
 
 
-class LockClock:
-    """How long each transaction holds its balance-row lock: from the start of the
-    `SELECT balances ... FOR UPDATE` to the end of the transaction (COMMIT included)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.t_lock: float | None = None
-        self.after_lock = 0  # statements after the lock, summed over transactions
-
-    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if self.t_lock is not None:
-            self.after_lock += 1
-        elif is_lock(statement):
-            self.t_lock = time.perf_counter()
-
-    def __enter__(self) -> LockClock:
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._before)
-
-
-def per_order(ev: list[tuple[str, bool, int, float]], n: int) -> str:
-    """Statements per order, by kind, with their mean time in execute (ms)."""
-    c: Counter[str] = Counter()
-    t: Counter[str] = Counter()
-    for head, many, _k, secs in ev:
-        key = head + (" (executemany)" if many else "")
-        c[key] += 1
-        t[key] += secs
-    return ", ".join(
-        f"{k}{f' x{c[k] / n:g}' if c[k] != n else ''} {t[k] / n * 1000:.2f}"
-        for k in sorted(c, key=lambda k: -t[k])
-    )
-
-
 def place_in_process(cat: Catalog, n: int, profile: bool) -> None:
+    """An order placed in this process, no HTTP, as POST /orders places it: statementwise
+    (no Idempotency-Key: on PostgreSQL 2 round trips, the caller with the first read, then
+    the order's one statement) and in a transaction (with a key). Wall time and CPU here
+    (the PostgreSQL side is in the HTTP part). The hot statements run on the driver
+    connection (adapters/db/hot.py), which SQLAlchemy's statement events do not see, so no
+    statement counts or lock times here: in the statementwise path a balance row is locked
+    only inside the order's one statement."""
     org = cat.org
     rnd = random.Random(7)
     kinds = {
@@ -351,58 +320,40 @@ def place_in_process(cat: Catalog, n: int, profile: bool) -> None:
         "hot (confirmed)": lambda i: cat.hot,
         "no stock (pending_seller)": lambda i: cat.empty[i % len(cat.empty)],
     }
-    for label, pick in kinds.items():
-        for i in range(5):  # warm the compiled cache for this shape
-            org.uow.write(
-                lambda c, b=order_body(pick(i)): order_service.place_order(c, org.actor, b)
-            )
-        walls, cpus, holds = [], [], []
-        statuses: Counter[str] = Counter()
-        prof = cProfile.Profile() if profile and label.startswith("spread") else None
-        with StatementCounter(org.engine) as sc, LockClock(org.engine) as lc, sc.counting() as ev:
+    paths: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "statementwise": lambda b: order_service.place_order_statementwise(org.uow, org.token, b),
+        "in a transaction": lambda b: org.uow.write(
+            lambda c: order_service.place_order(c, access.authenticate(c, org.token), b)
+        ),
+    }
+    for path, place in paths.items():
+        for label, pick in kinds.items():
+            for i in range(5):  # warm the prepared statements for this shape
+                place(order_body(pick(i)))
+            walls, cpus = [], []
+            statuses: Counter[str] = Counter()
+            prof = cProfile.Profile() if profile and label.startswith("spread") else None
             for i in range(n):
                 body = order_body(pick(i), i)
-                lc.t_lock = None
                 t, c0 = time.perf_counter(), time.process_time()
                 if prof:
                     prof.enable()
-                out = org.uow.write(lambda c, b=body: order_service.place_order(c, org.actor, b))
+                out = place(body)
                 if prof:
                     prof.disable()
-                end = time.perf_counter()
-                walls.append(end - t)
+                walls.append(time.perf_counter() - t)
                 cpus.append(time.process_time() - c0)
-                if lc.t_lock is not None:
-                    holds.append(end - lc.t_lock)
                 statuses[out["status"]] += 1
-        wall = percentiles(walls)
-        line(
-            f"{label}, {n} orders",
-            f"p50 {wall['p50']:.2f} ms  p99 {wall['p99']:.2f} ms  "
-            f"CPU {sum(cpus) / n * 1000:.2f} ms/order  => {n / sum(walls):,.0f} orders/s on one "
-            f"thread  {dict(statuses)}",
-        )
-        hold = percentiles(holds)
-        line(
-            "  lock held until COMMIT",
-            f"p50 {hold['p50']:.2f} ms  p99 {hold['p99']:.2f} ms  "
-            f"=> one SKU can take at most ~{1000 / hold['p50']:,.0f} orders/s",
-        )
-        in_sql = sum(e[3] for e in ev)
-        line(
-            "  SQL per order",
-            f"{len(ev) / n:.1f} statements, {in_sql / n * 1000:.2f} ms in execute "
-            f"(of {sum(walls) / n * 1000:.2f} ms)",
-        )
-        line(
-            "  statements from the lock to COMMIT",
-            f"{lc.after_lock / n:.1f} of {len(ev) / n:.1f} (then COMMIT)",
-        )
-        print(f"      per order: {per_order(ev, n)}")
-        if prof:
-            s = io.StringIO()
-            pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(25)
-            print(s.getvalue())
+            wall = percentiles(walls)
+            line(
+                f"{path}: {label}, {n} orders",
+                f"p50 {wall['p50']:.2f} ms  p99 {wall['p99']:.2f} ms  "
+                f"CPU {sum(cpus) / n * 1000:.2f} ms/order  {dict(statuses)}",
+            )
+            if prof:
+                s = io.StringIO()
+                pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(25)
+                print(s.getvalue())
 
 
 def lapse_in_process(cat: Catalog, n: int, hooks: int) -> None:
