@@ -13,7 +13,8 @@ class Settings(BaseSettings):
     scheduler_interval: float = 5.0
     token_ttl_seconds: int = 7 * 24 * 3600
     pool_size: int = Field(20, ge=1)
-    # threads per server process that run the request handlers. AnyIO's default, 40, let a
+    # threads per server process that run the request handlers (AnyIO's, for sync routes, and
+    # as many again for the routes that hop by deps.in_thread). AnyIO's default, 40, let a
     # burst of 100 requests per process fight over the GIL: 200 simultaneous orders on 2 cores
     # finished ~1.7x sooner (p99) with 3-8 threads than with 40, steady throughput the same
     threads: int = Field(6, ge=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio.to_thread
@@ -94,6 +95,8 @@ def _api(uow: UnitOfWork, settings: Settings) -> FastAPI:
     api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, telemetry=off)
     api.state.uow = uow
     api.state.settings = settings
+    # the hottest routes' own threads (deps.in_thread); sync routes run on AnyIO's
+    api.state.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="hoop-api")
     errors.install(api)
     for area in _BY_TRAFFIC:
         api.include_router(area.router, responses=ERROR_RESPONSES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -152,6 +154,16 @@ def documented_body(model: type[BaseModel]) -> dict[str, Any]:
         "security": [{_bearer.scheme_name: []}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
     }
+
+
+async def in_thread(request: Request, fn: Callable[[], T]) -> T:
+    """fn on one of the API's own HOOP_THREADS request threads, through the event loop's
+    executor. AnyIO's thread hop (what FastAPI uses for a sync route) adds a capacity limiter,
+    a cancel scope and run-variable lookups to each call: ~9% of the server's CPU in a burst
+    of 200 orders (py-spy, benchmarks/bench_orders.py)."""
+    ctx = contextvars.copy_context()  # as AnyIO does: the request's context goes along
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app.state.executor, ctx.run, fn)
 
 
 async def writer_of(request: Request) -> Writer:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from hoop.entrypoints.api import schemas as s
 from hoop.entrypoints.api import schemas_orders as so
@@ -18,6 +17,7 @@ from hoop.entrypoints.api.deps import (
     body_of,
     documented_body,
     dump,
+    in_thread,
     respond,
     writer_of,
 )  # fmt: skip
@@ -38,11 +38,11 @@ async def place_order(request: Request) -> JSONResponse:
     data = dump(body)
     if write.idempotency_key is None:  # no response to store with it: no transaction around it
         place = orders.place_order_statementwise
-        return await run_in_threadpool(
-            lambda: respond(place(write.uow, write.token, data, write.seen), 201)
+        return await in_thread(
+            request, lambda: respond(place(write.uow, write.token, data, write.seen), 201)
         )
-    return await run_in_threadpool(
-        write, body, lambda conn, actor: orders.place_order(conn, actor, data), 201
+    return await in_thread(
+        request, lambda: write(body, lambda conn, actor: orders.place_order(conn, actor, data), 201)
     )
 
 
