@@ -14,6 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import OpenAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hoop.config import Settings
 from hoop.entrypoints import web
@@ -89,10 +90,7 @@ def _api(uow: UnitOfWork, settings: Settings) -> FastAPI:
     its prefix once, then among the API's routes only. (FastAPI matches the routes of included
     routers one by one: with the web pages and the API in one app, every request was tried
     against up to 150 routes, a third of the CPU of `GET /healthz`.)"""
-    # the app it is mounted in observes every request (OpenTelemetry, when a provider is
-    # set): asking again here costs each API request ~30 µs (py-spy) and would describe it twice
-    off: Any = {"tracing": False, "metrics": False, "logs": False}
-    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, telemetry=off)
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     api.state.uow = uow
     api.state.settings = settings
     # the hottest routes' own threads (deps.in_thread); sync routes run on AnyIO's
@@ -154,8 +152,30 @@ def _lifespan(settings: Settings) -> Any:
     return lifespan
 
 
+class _App(FastAPI):
+    """The application: the browser pages, /healthz, /openapi.json, and the API mounted at
+    /api/v1. A request for the API is handed to the API's application directly, with the
+    scope the mount would give it: the API has its own error handlers, middleware and
+    telemetry (OpenTelemetry, when a provider is set), and passing through this
+    application's as well cost 7.5% of the server's CPU samples in a burst of 200 orders
+    (py-spy --gil, benchmarks/bench_orders.py), and would describe each request twice."""
+
+    api: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            root = scope.get("root_path", "")
+            path: str = scope["path"]
+            if path.startswith(root + API_PREFIX + "/"):
+                child = {**scope, "app_root_path": scope.get("app_root_path", root),
+                         "root_path": root + API_PREFIX}  # fmt: skip
+                await self.api(child, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
-    app = FastAPI(
+    app = _App(
         lifespan=_lifespan(settings),
         title="Hoop Inventory API",
         version="1.0",
@@ -170,7 +190,8 @@ def create_app(uow: UnitOfWork, settings: Settings) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.mount(API_PREFIX, _api(uow, settings))
+    app.api = _api(uow, settings)
+    app.mount(API_PREFIX, app.api)  # for url_for, and as what _App mimics
     web.mount(app)  # the browser pages at / (kept out of /openapi.json)
     _documented(app)
     _document_idempotency_key(app)
