@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from hoop.entrypoints.api import schemas as s
 from hoop.entrypoints.api import schemas_orders as so
@@ -44,6 +45,13 @@ async def place_order(request: Request) -> JSONResponse:
     return await in_thread(
         request, lambda: write(body, lambda conn, actor: orders.place_order(conn, actor, data), 201)
     )
+
+
+# Served ahead of the router's own routes (entrypoints/api/app._api): the same endpoint as a
+# plain Starlette route skips FastAPI's request handler (dependency solving with nothing to
+# solve, response-model bookkeeping), ~10% of the server's CPU samples in a burst of orders.
+# The route above still documents it in /openapi.json.
+fast_routes = [Route("/orders", place_order, methods=["POST"])]
 
 
 @router.get("/orders", response_model=s.Page[so.OrderSummary])
