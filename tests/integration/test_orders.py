@@ -390,7 +390,16 @@ def test_order_bodies_are_checked_as_declared(org: OrgClient) -> None:
         err = r.json()["error"]
         assert err["code"] == "validation_error" and where in err["message"], (raw, err)
         assert err["details"][0]["loc"][0] == "body", err
+    good = b'{"customer": {"name": "A"}, "lines": [{"sku": "%s", "qty": "1"}]}' % sku.encode()
+    for kind in ("text/plain", None):  # only a JSON body is read as JSON, as FastAPI does
+        sent = {k: v for k, v in headers.items() if k != "Content-Type"}
+        if kind:
+            sent["Content-Type"] = kind
+        r = org.client.post("/api/v1/orders", content=good, headers=sent)
+        assert r.status_code == 422 and "Content-Type" in r.json()["error"]["message"], r.text
     assert avail(org, sku)[1] == 0
+    ok = {**headers, "Content-Type": "application/json; charset=utf-8"}
+    assert org.client.post("/api/v1/orders", content=good, headers=ok).status_code == 201
 
 
 def test_placing_an_order_is_documented_as_declared(client) -> None:

@@ -177,6 +177,14 @@ async def body_of(request: Request, model: type[M]) -> M:
     if not raw:
         missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
         raise RequestValidationError([missing])
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not (
+        kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+    ):
+        # as FastAPI's strict content type: only a JSON body is read as JSON
+        msg = "send the body as JSON (Content-Type: application/json)"
+        wrong = {"type": "content_type", "loc": ("body",), "msg": msg, "input": None}
+        raise RequestValidationError([wrong])
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
