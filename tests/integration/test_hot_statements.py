@@ -33,3 +33,27 @@ def test_driver_errors_are_raised_as_sqlalchemys(engine) -> None:
         deadlock = "DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = 'deadlock_detected'; END $$"
         hot.fetch_one(conn, deadlock, {})
     assert _retryable(caught.value)
+
+
+def test_a_connection_the_server_dropped_is_invalidated(postgres_url: str) -> None:
+    """A hot statement on a connection whose backend is gone fails as SQLAlchemy's
+    OperationalError and invalidates the connection, so the pool replaces it."""
+    from sqlalchemy.exc import OperationalError
+
+    from hoop.adapters.db.engine import make_engine
+
+    eng = make_engine(postgres_url, pool_size=1)
+    admin = make_engine(postgres_url, pool_size=1)
+    try:
+        with eng.connect() as conn:
+            pid = hot.fetch_one(conn, "SELECT pg_backend_pid()", {})[0]
+            with admin.begin() as c:
+                c.exec_driver_sql("SELECT pg_terminate_backend(%(p)s)", {"p": pid})
+            with pytest.raises(OperationalError) as caught:
+                hot.fetch_one(conn, "SELECT 1", {})
+            assert caught.value.connection_invalidated and conn.invalidated
+        with eng.connect() as conn:  # a fresh connection, on another backend
+            assert hot.fetch_one(conn, "SELECT pg_backend_pid()", {})[0] != pid
+    finally:
+        eng.dispose()
+        admin.dispose()
