@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,7 @@ from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
 
 MAX_LINES = 500
+log = logging.getLogger("hoop.orders")
 
 
 def _now() -> datetime:
@@ -597,7 +599,8 @@ def place_order_statementwise(
     is placed by place_order in a transaction (from a fresh read; it authenticates first).
     `seen` is told the caller as soon as it is known (the API audits a refusal with it).
     Low-stock alerts are re-evaluated in a transaction of their own after the order commits:
-    each evaluation reads what is committed, so the last one sees the last change."""
+    each evaluation reads what is committed, so the last one sees the last change. Should it
+    fail, the order still stands (logged; the scheduler's policy refresh catches up)."""
 
     def in_transaction(lost: int) -> dict[str, Any]:
         def run(conn: Connection) -> dict[str, Any]:
@@ -640,7 +643,11 @@ def place_order_statementwise(
         return in_transaction(lost)
     if held and p.ctx.has_policy:
         variants = {k[0] for k in held}
-        uow.write(lambda c: alerts.positions_changed(c, actor.org_id, variants))
+        try:
+            uow.write(lambda c: alerts.positions_changed(c, actor.org_id, variants))
+        except Exception:  # the order is committed: its caller must hear so, not a 500
+            # (the scheduler's refresh of the policies re-evaluates their alerts)
+            log.exception("low-stock alerts after order %s were not re-evaluated", order["id"])
     return _placed(actor, p, order, held or {})
 
 
