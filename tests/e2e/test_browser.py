@@ -174,6 +174,23 @@ def test_accept_an_order_request(browser: Any, server: str, shop: Shop) -> None:
     assert shop.api.get(f"/orders/{order}")["status"] == "awaiting_payment"
 
 
+def test_open_an_order_request_from_its_notification(browser: Any, server: str, shop: Shop) -> None:
+    page = login(browser, server, shop)
+    unread = shop.api.get("/notifications")["unread_count"]
+    assert unread >= 2  # at least the two order requests
+    bell = page.locator("a.bell")
+    assert bell.locator("[data-testid=unread-count]").inner_text() == str(unread)
+    bell.click()
+    page.wait_for_url(server + "/notifications")
+    order = shop.requests[1]["id"]
+    page.get_by_role("button", name=f"Open order #{order}").click()
+    page.wait_for_url(f"{server}/orders/{order}")
+    assert f"Order #{order}" in page.locator("h1").inner_text()
+    assert shop.api.get("/notifications")["unread_count"] == unread - 1
+    badge = page.locator("a.bell [data-testid=unread-count]")
+    assert (badge.inner_text() if badge.count() else "0") == str(unread - 1)
+
+
 def test_approve_an_adjustment(browser: Any, server: str, shop: Shop) -> None:
     page = login(browser, server, shop)
     before = shop.available()

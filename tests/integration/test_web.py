@@ -420,6 +420,7 @@ def test_dashboard_and_every_page_render(web: WebClient, org: OrgClient) -> None
         "/documents/new",
         "/documents/approvals",
         "/orders",
+        "/notifications",
         "/replenishment",
         "/purchase-orders",
         "/reports/cogs",
@@ -478,6 +479,7 @@ def test_nothing_typed_produces_a_server_error(web: WebClient, org: OrgClient, o
         f"/products?q={q}&cursor={q}&status={q}",
         f"/documents?state={q}&cursor={q}",
         f"/orders?status={q}&cursor={q}",
+        f"/notifications?show={q}&cursor={q}",
         f"/reports/valuation?as_of={q}&location={q}",
         f"/reports/cogs?from={q}&to={q}&period={q}",
         f"/products/1?variant={q}&card={q}",
@@ -523,6 +525,8 @@ def test_nothing_typed_produces_a_server_error(web: WebClient, org: OrgClient, o
         ("/settings/api-keys", {"name": odd, "roles": odd}),
         ("/settings/webhooks", {"url": odd, "events": odd}),
         ("/orders/1/pickup", {"status": odd}),
+        ("/notifications/1/read", {"back": odd}),
+        ("/notifications/read-all", {"back": odd}),
         ("/documents/1/reject", {"reason": odd}),
     ):
         assert web.post(path, form).status_code < 500, (path, odd)

@@ -501,6 +501,22 @@ notifications = Table(
     Column("read_at", UtcDateTime, nullable=True),
     Index("ix_notifications_user", "org_id", "user_id", "id"),
 )
+# A user's unread count (on every web page), and an API key's own list (the buyer's side).
+Index(
+    "ix_notifications_unread",
+    notifications.c.org_id,
+    notifications.c.user_id,
+    postgresql_where=notifications.c.read_at.is_(None),
+    sqlite_where=notifications.c.read_at.is_(None),
+)
+Index(
+    "ix_notifications_api_key",
+    notifications.c.org_id,
+    notifications.c.api_key_id,
+    notifications.c.id,
+    postgresql_where=notifications.c.api_key_id.is_not(None),
+    sqlite_where=notifications.c.api_key_id.is_not(None),
+)
 
 webhook_endpoints = Table(
     "webhook_endpoints",

@@ -11,6 +11,7 @@ from hoop.entrypoints.web import (
     auth,
     dashboard,
     documents,
+    notifications,
     orders,
     products,
     purchase_orders,
@@ -22,7 +23,7 @@ from hoop.entrypoints.web.render import HERE
 
 
 def mount(app: FastAPI) -> None:
-    for module in (auth, dashboard, products, documents, orders, replenishment,
+    for module in (auth, dashboard, products, documents, orders, notifications, replenishment,
                    purchase_orders, reports, settings):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

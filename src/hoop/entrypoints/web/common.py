@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from hoop.adapters.db.tables import orgs
 from hoop.domain.errors import HoopError, Unauthorized
@@ -26,7 +26,7 @@ from hoop.domain.plans import authorize
 from hoop.entrypoints.api.errors import _audit_refusal
 from hoop.entrypoints.web import session
 from hoop.entrypoints.web.render import ENV
-from hoop.service import access
+from hoop.service import access, notifications
 from hoop.service.context import Actor
 from hoop.service.unit_of_work import UnitOfWork
 
@@ -76,6 +76,7 @@ class Web:
         self.request, self.uow, self.token, self.form = request, uow, token, form
         self.actor: Actor | None = None
         self.org: dict[str, Any] = {}
+        self.unread: int | None = None  # the caller's unread notifications (the top bar)
         request.state.web = self
 
     # -- running service functions as the caller
@@ -95,7 +96,9 @@ class Web:
             actor = self._who(conn)
             if action:
                 actor.require(action)
-            return fn(conn, actor)
+            out = fn(conn, actor)
+            self.unread = notifications.unread_count(conn, actor)
+            return out
 
         return self.uow.read(run)
 
@@ -117,8 +120,15 @@ class Web:
 
     def page(self, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
         flash = self.request.cookies.get(session.FLASH_COOKIE)
-        resp = render(self.request, template, status_code, web=self, actor=self.actor,
-                      org=self.org, csrf=self.csrf, flash=flash, can=can, **ctx)  # fmt: skip
+        actor = self.actor
+        if self.unread is None and actor is not None:  # a page shown after a write
+            try:
+                self.unread = self.uow.read(lambda c: notifications.unread_count(c, actor))
+            except SQLAlchemyError:  # the page (an error page, say) matters more than a badge
+                log.exception("unread count for the top bar")
+        resp = render(self.request, template, status_code, web=self, actor=actor, org=self.org,
+                      csrf=self.csrf, flash=flash, can=can, unread_count=self.unread,
+                      **ctx)  # fmt: skip
         if flash:
             resp.delete_cookie(session.FLASH_COOKIE)
         return resp
