@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -469,3 +470,46 @@ def test_an_order_request_reaches_the_webhook_and_the_sellers(org, hooks, receiv
     mine = org.get("/notifications")["items"]
     assert [n["event"] for n in mine] == ["order.requested"]
     assert mine[0]["data"]["event_id"] == got.headers["hoop-event-id"]
+
+
+# ------------------------------------------------------------------ the web page of an endpoint
+
+
+def test_the_endpoint_page_shows_each_delivery_and_its_last_error(app, client, uow, org, hooks,
+                                                                   receiver):  # fmt: skip
+    from tests.web_helpers import logged_in
+
+    hook = hooks.register(receiver.url(), ["*"])
+    receiver.scripts["/hook"] = [200, 500]  # one arrives, the other is refused once
+    emit(uow, org.org_id, "order.confirmed")
+    emit(uow, org.org_id, "order.cancelled")
+    deliver_webhooks(uow)
+    by_status = {d["status"]: d["event_id"] for d in hooks.deliveries(hook["id"])}
+    delivered, refused = by_status["delivered"], by_status["pending"]
+    web = logged_in(app, org.email, org.password)
+    listing = web.get("/settings/webhooks")
+    assert f'href="/settings/webhooks/{hook["id"]}"' in listing.text
+
+    page = web.get(f"/settings/webhooks/{hook['id']}")
+    assert page.status_code == 200 and receiver.url() in page.text
+    rows = re.findall(r'<tr data-delivery="\d+">(.*?)</tr>', page.text, re.S)
+    assert len(rows) == 2
+    by_event = {e: r for r in rows for e in (delivered, refused) if e in r}
+    assert "s-delivered" in by_event[delivered] and "HTTP 500" not in by_event[delivered]
+    assert "s-pending" in by_event[refused] and "HTTP 500" in by_event[refused]
+    assert "next " in by_event[refused]  # when it is tried again
+
+    pending = web.get(f"/settings/webhooks/{hook['id']}?status=pending")
+    assert refused in pending.text and delivered not in pending.text
+    assert "No failed deliveries." in web.get(f"/settings/webhooks/{hook['id']}?status=failed").text
+
+    stranger = OrgClient.signup(client)
+    theirs = logged_in(app, stranger.email, stranger.password)
+    assert theirs.get(f"/settings/webhooks/{hook['id']}").status_code == 404
+    for odd in ("x", "-1", "'", "9" * 40, "%00"):
+        r = web.get(f"/settings/webhooks/{hook['id']}?status={odd}&cursor={odd}")
+        assert r.status_code == 200  # ignored: every delivery, first page
+    assert web.get("/settings/webhooks/99999999999").status_code == 404
+    clerk = org.user(["clerk"])
+    assert logged_in(app, clerk.email, clerk.password).get(
+        f"/settings/webhooks/{hook['id']}").status_code == 403  # fmt: skip

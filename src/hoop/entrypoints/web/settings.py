@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Response
+from fastapi import Request, Response
 from sqlalchemy import Connection
 
 from hoop.domain.documents import DocType
 from hoop.domain.errors import HoopError
 from hoop.domain.plans import Plan, Role
 from hoop.domain.webhooks import EVENTS
-from hoop.entrypoints.web.common import PathId, Web, WebDep, field_errors, redirect, web_router
+from hoop.entrypoints.web.common import (
+    PathId,
+    Web,
+    WebDep,
+    field_errors,
+    page_cursor,
+    redirect,
+    web_router,
+)
 from hoop.service import access, webhooks
 from hoop.service import web_queries as wq
 from hoop.service.context import Actor
@@ -21,6 +29,7 @@ router = web_router()
 ROLES = [r.value for r in Role]
 PLANS = [p.value for p in Plan]
 DOC_TYPES = [t.value for t in DocType]
+DELIVERIES_PAGE = 25
 
 
 def _user_errors(exc: HoopError) -> dict[str, str]:
@@ -164,6 +173,31 @@ def create_webhook(web: WebDep) -> Response:
     except HoopError as exc:
         return _settings_page(web, "webhooks", 422, errors=_user_errors(exc), values=values)
     return _settings_page(web, "webhooks", 201, secret=hook["secret"], secret_name=hook["url"])
+
+
+@router.get("/settings/webhooks/{endpoint_id}")
+def webhook_page(endpoint_id: PathId, web: WebDep, request: Request) -> Response:
+    """One endpoint and its deliveries, newest first: what was sent, whether it arrived, how
+    many attempts it took, the next one, and the last error the endpoint gave."""
+    p = request.query_params
+    status = p.get("status") if p.get("status") in webhooks.DELIVERY_STATUSES else None
+    after = page_cursor(p.get("cursor"))
+
+    def load(conn: Connection, actor: Actor) -> dict[str, Any]:
+        return {
+            "settings": access.get_org(conn, actor),
+            "endpoint": webhooks.get_endpoint(conn, actor, endpoint_id),
+            "deliveries": webhooks.list_deliveries(
+                conn, actor, endpoint_id, DELIVERIES_PAGE, after, status
+            ),
+        }
+
+    data = web.read(load, "webhooks.manage")
+    rows = data["deliveries"]
+    nxt = str(rows[-1]["id"]) if len(rows) == DELIVERIES_PAGE else None
+    params = {"status": status, "cursor": p.get("cursor") if after else None}
+    return web.page("settings_webhook.html", tab="webhooks", statuses=webhooks.DELIVERY_STATUSES,
+                    status=status, params=params, next_cursor=nxt, errors={}, **data)  # fmt: skip
 
 
 @router.post("/settings/webhooks/{endpoint_id}/toggle")
