@@ -256,3 +256,34 @@ def test_orders_from_the_command_line(db: Path) -> None:
     assert "expired" in ok(hoop(db, "orders", "list")).stdout
     bad = hoop(db, "orders", "list", "--status", "nonsense")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+def test_handle_orders_from_the_command_line(db: Path) -> None:
+    [(waiting,)] = sql(db, "SELECT id FROM orders WHERE status = 'pending_seller'")
+    [(confirmed,)] = sql(db, "SELECT id FROM orders WHERE status = 'confirmed' LIMIT 1")
+    shown = ok(hoop(db, "orders", "show", str(waiting))).stdout
+    assert f"order {waiting}: pending_seller" in shown and "deadline" in shown
+    assert "place: - -> pending_seller" in shown  # the timeline
+    # several at once, each on its own: the bad ones are reported, the good one goes through
+    r = hoop(db, "orders", "accept", "999999", str(confirmed), str(waiting))
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    assert "order 999999: no such order" in r.stderr
+    assert f"order {confirmed}: cannot accept an order that is confirmed" in r.stderr
+    assert f"order {waiting}: awaiting_payment" in r.stdout
+    assert ok(hoop(db, "orders", "pay", str(waiting))).stdout.strip() == (
+        f"order {waiting}: confirmed")  # fmt: skip
+    bad = hoop(db, "orders", "pickup", str(waiting), "--status", "lost")
+    assert bad.returncode == 1 and "status must be picked_up or delivered" in bad.stderr
+    ok(hoop(db, "orders", "pickup", str(waiting), "--status", "picked_up"))
+    ok(hoop(db, "orders", "pickup", str(waiting), "--status", "delivered"))
+    done = ok(hoop(db, "orders", "show", str(waiting))).stdout
+    assert f"order {waiting}: delivered" in done
+    for step in ("accept", "pay", "picked_up", "delivered"):
+        assert f"{step}:" in done
+    held = "SELECT count(*) FROM order_reservations WHERE order_id = ?"
+    assert sql(db, held, confirmed) != [(0,)]
+    r = hoop(db, "orders", "cancel", str(confirmed), "--reason", "out of season")
+    assert ok(r).stdout.strip() == f"order {confirmed}: cancelled"
+    assert "(out of season)" in ok(hoop(db, "orders", "show", str(confirmed))).stdout
+    assert sql(db, held, confirmed) == [(0,)]  # released
+    assert hoop(db, "orders", "accept").returncode == 2  # no id: usage error

@@ -406,6 +406,116 @@ def orders_list(
     Console().print(t)
 
 
+def _print_order(o: dict) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
+    from hoop.domain.quantities import decimal_text as dt
+
+    who = o["customer"].get("name", "") if isinstance(o["customer"], dict) else ""
+    due = o["respond_by"] if o["status"] == "pending_seller" else o["pay_by"]
+    print(f"order {o['id']}: {o['status']}, {who}".rstrip(", ")
+          + (f", deadline {due:%Y-%m-%d %H:%M} UTC" if due is not None
+             and o["status"] in ("pending_seller", "awaiting_payment") else "")
+          + (f", pickup {o['pickup']['status']}" if o["pickup"] else ""))  # fmt: skip
+    if o["decline_reason"]:
+        print(f"declined: {o['decline_reason']}")
+    t = Table(title="Lines")
+    for h in ("line", "sku", "qty", "reserved", "unit price"):
+        t.add_column(h)
+    for ln in o["lines"]:
+        t.add_row(str(ln["line_no"]), ln["sku"], dt(ln["qty"]), dt(ln["reserved"]),
+                  dt(ln["unit_price"]) if ln["unit_price"] is not None else "")  # fmt: skip
+    Console().print(t)
+    for e in o["timeline"]:
+        note = f" ({e['note']})" if e["note"] else ""
+        print(
+            f"{e['at']:%Y-%m-%d %H:%M:%S} {e['action']}: {e['from_status'] or '-'} -> "
+            f"{e['to_status']} by {e['actor_type']} {e['actor_id'] or ''}".rstrip()
+            + note
+        )
+
+
+@orders_app.command("show")
+def orders_show(order_id: int, org: Org = None, email: Email = None) -> None:
+    """An order with its lines, what they hold reserved, and its timeline."""
+    from hoop.service import orders
+
+    _print_order(_as(org, email, lambda c, a: orders.get_order(c, a, order_id)))
+
+
+def _each_order(ids: list[int], org: int | None, email: str | None, fn) -> None:  # type: ignore[no-untyped-def]
+    """fn(conn, actor, order_id) for each order, each in its own transaction: one that is
+    refused (wrong state, deadline passed, not found) is reported and the rest go on. Exits
+    1 if any was refused."""
+    from hoop.domain.errors import HoopError
+    from hoop.service.importer import resolve_actor
+
+    refused = 0
+    for order_id in ids:
+        try:
+            o = _uow().write(lambda c, i=order_id: fn(c, resolve_actor(c, org, email), i))
+        except HoopError as exc:
+            refused += 1
+            console.print(f"[red]error:[/red] order {order_id}: {exc.message} ({exc.code})")
+            continue
+        print(f"order {o['id']}: {o['status']}")
+    if refused:
+        raise typer.Exit(1)
+
+
+OrderIds = Annotated[list[int], typer.Argument(help="order ids", min=1, metavar="ORDER_ID...")]
+Reason = Annotated[str | None, typer.Option(help="told to the buyer")]
+
+
+@orders_app.command("accept")
+def orders_accept(order_ids: OrderIds, org: Org = None, email: Email = None) -> None:
+    """Accept order requests: each buyer is asked to pay within the org's payment window."""
+    from hoop.service import orders
+
+    _each_order(order_ids, org, email, orders.accept)
+
+
+@orders_app.command("decline")
+def orders_decline(
+    order_ids: OrderIds, reason: Reason = None, org: Org = None, email: Email = None
+) -> None:
+    """Decline order requests."""
+    from hoop.service import orders
+
+    _each_order(order_ids, org, email, lambda c, a, i: orders.decline(c, a, i, reason))
+
+
+@orders_app.command("pay")
+def orders_pay(order_ids: OrderIds, org: Org = None, email: Email = None) -> None:
+    """Record payment for accepted orders: each is confirmed, its stock reserved."""
+    from hoop.service import orders
+
+    _each_order(order_ids, org, email, orders.pay)
+
+
+@orders_app.command("cancel")
+def orders_cancel(
+    order_ids: OrderIds, reason: Reason = None, org: Org = None, email: Email = None
+) -> None:
+    """Cancel orders not yet picked up; what they held reserved is released."""
+    from hoop.service import orders
+
+    _each_order(order_ids, org, email, lambda c, a, i: orders.cancel(c, a, i, reason))
+
+
+@orders_app.command("pickup")
+def orders_pickup(
+    order_ids: OrderIds,
+    status: Annotated[str, typer.Option(help="picked_up (posts the shipment) or delivered")],
+    org: Org = None,
+    email: Email = None,
+) -> None:
+    """Report the logistics pickup: `picked_up` ships the units, `delivered` closes it."""
+    from hoop.service import orders
+
+    _each_order(order_ids, org, email, lambda c, a, i: orders.pickup(c, a, i, status))
+
+
 @orders_app.command("lapse")
 def orders_lapse() -> None:
     """Expire unanswered order requests and cancel unpaid orders now (the scheduler does this
