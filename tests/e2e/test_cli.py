@@ -272,8 +272,8 @@ def test_handle_orders_from_the_command_line(db: Path) -> None:
     assert f"order {waiting}: awaiting_payment" in r.stdout
     assert ok(hoop(db, "orders", "pay", str(waiting))).stdout.strip() == (
         f"order {waiting}: confirmed")  # fmt: skip
-    bad = hoop(db, "orders", "pickup", str(waiting), "--status", "lost")
-    assert bad.returncode == 1 and "status must be picked_up or delivered" in bad.stderr
+    bad = hoop(db, "orders", "pickup", str(waiting), "--status", "lost")  # a usage error, once
+    assert bad.returncode == 2 and "'lost' is not one of 'picked_up', 'delivered'" in bad.stderr
     ok(hoop(db, "orders", "pickup", str(waiting), "--status", "picked_up"))
     ok(hoop(db, "orders", "pickup", str(waiting), "--status", "delivered"))
     done = ok(hoop(db, "orders", "show", str(waiting))).stdout
@@ -287,3 +287,9 @@ def test_handle_orders_from_the_command_line(db: Path) -> None:
     assert "(out of season)" in ok(hoop(db, "orders", "show", str(confirmed))).stdout
     assert sql(db, held, confirmed) == [(0,)]  # released
     assert hoop(db, "orders", "accept").returncode == 2  # no id: usage error
+    for args in (("accept", "0"), ("accept", "9" * 30), ("show", "9" * 30)):
+        r = hoop(db, "orders", *args)
+        assert r.returncode == 2 and "Traceback" not in r.stdout + r.stderr, args
+    nobody = hoop(db, "orders", "accept", str(confirmed), "1", "--email", "nobody@example.com")
+    assert nobody.returncode == 1 and "Traceback" not in nobody.stdout + nobody.stderr
+    assert nobody.stderr.count("no user with email nobody@example.com") == 1  # once, not per id

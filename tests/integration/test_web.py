@@ -525,8 +525,7 @@ def test_nothing_typed_produces_a_server_error(web: WebClient, org: OrgClient, o
         ("/settings/api-keys", {"name": odd, "roles": odd}),
         ("/settings/webhooks", {"url": odd, "events": odd}),
         ("/orders/1/pickup", {"status": odd}),
-        ("/notifications/1/read", {"back": odd}),
-        ("/notifications/read-all", {"back": odd}),
+        ("/notifications/read-all", {"show": odd, "cursor": odd}),
         ("/documents/1/reject", {"reason": odd}),
     ):
         assert web.post(path, form).status_code < 500, (path, odd)

@@ -50,7 +50,7 @@ def test_an_order_request_shows_in_the_top_bar_and_opens_its_order(
     assert "left" in page.text  # the countdown to respond_by (a day by default)
     assert f"Open order #{req['id']}" in page.text
 
-    r = web.post(f"/notifications/{nid}/read", {"back": f"/orders/{req['id']}"})
+    r = web.post(f"/notifications/{nid}/read", {"open": "1"})  # "Open order #…"
     assert r.status_code == 303 and r.headers["location"] == f"/orders/{req['id']}"
     assert badge(web.get(r.headers["location"]).text) is None
     [n] = org.get("/notifications")["items"]
@@ -66,13 +66,13 @@ def test_mark_one_then_all_read(web: WebClient, org: OrgClient, uow: Any) -> Non
     assert "Order 2 is confirmed." in page.text  # no deadline: the body is shown
 
     back = "/notifications?show=unread"
-    r = web.post(f"/notifications/{ids[0]}/read", {"back": back})
+    r = web.post(f"/notifications/{ids[0]}/read", {"show": "unread", "cursor": ""})
     assert r.status_code == 303 and r.headers["location"] == back
     unread = web.get(back)
     assert cards(unread.text) == ids[1:] and badge(unread.text) == "2"
     assert "Unread (2)" in unread.text
 
-    r = web.post("/notifications/read-all", {"back": back})
+    r = web.post("/notifications/read-all", {"show": "unread"})
     assert r.status_code == 303 and r.headers["location"] == back
     after = web.get(back)
     assert "2 notifications marked read." in after.text  # the flash
@@ -119,15 +119,72 @@ def test_another_users_notification_cannot_be_read(
 
 
 @pytest.mark.parametrize(
-    "back", ["//evil.example/x", "https://evil.example/", "/settings", "", "javascript:x"]
+    "form",
+    [
+        {"show": "unread", "cursor": "17"},
+        {"show": "//evil.example/x", "cursor": "https://evil.example/"},
+        {"show": "unread\r\nLocation: https://evil.example", "cursor": "-1"},
+        {"back": "https://evil.example/", "next": "//evil.example"},
+        {"show": "☃", "cursor": "9" * 40},
+    ],
 )
-def test_marking_read_goes_nowhere_but_here(
-    web: WebClient, org: OrgClient, uow: Any, back: str
+def test_marking_read_goes_back_to_the_list_and_nowhere_else(
+    web: WebClient, org: OrgClient, uow: Any, form: dict[str, str]
 ) -> None:
     notify(uow, org.org_id, 1)
     [n] = org.get("/notifications")["items"]
-    r = web.post(f"/notifications/{n['id']}/read", {"back": back})
-    assert r.status_code == 303 and r.headers["location"] == "/notifications"
+    r = web.post(f"/notifications/{n['id']}/read", form)
+    want = "/notifications"
+    if form.get("show") == "unread":
+        want += "?show=unread" + ("&cursor=17" if form.get("cursor") == "17" else "")
+    assert r.status_code == 303 and r.headers["location"] == want
+    h = web.post(f"/notifications/{n['id']}/read", form, headers={"HX-Request": "true"})
+    assert h.status_code == 204 and h.headers["hx-redirect"] == want  # htmx: the same place
+    # "Open": where it is about, whatever else the form says
+    assert web.post(f"/notifications/{n['id']}/read", {"open": "1"}).headers["location"] == (
+        f"/orders/{n['order_id']}")  # fmt: skip
+
+
+def test_a_countdown_runs_only_while_the_order_waits(web: WebClient, org: OrgClient) -> None:
+    sku = unique("SKU")
+    org.product([sku])
+    req = org.post(
+        "/orders", {"customer": {"name": "Bo"}, "lines": [{"sku": sku, "qty": "1"}]}, expect=201
+    ).json()
+    assert 'class="countdown"' in web.get("/notifications").text
+    org.post(f"/orders/{req['id']}/accept", {}, expect=200)
+    page = web.get("/notifications")
+    assert "Answer by" in page.text and 'class="countdown"' not in page.text.split(
+        "New order request")[1].split("</article>")[0]  # fmt: skip
+    assert "s-awaiting_payment" in page.text  # the order's state now
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"respond_by": "2099-01-01T00:00:00"},  # no offset: read as UTC
+        {"respond_by": "2099-01-01T00:00:00Z"},
+        {"respond_by": "not a time"},
+        {"respond_by": 12},
+        {"respond_by": None},
+        {},
+    ],
+)
+def test_odd_deadline_data_still_renders(
+    web: WebClient, org: OrgClient, uow: Any, data: dict[str, Any]
+) -> None:
+    from hoop.service import events
+
+    uow.write(
+        lambda conn: events.emit(
+            conn, org.org_id, "order.requested", data, title="New order request",
+            body="Accept or decline.", to_sellers=True, order_id=10**9,
+        )
+    )  # fmt: skip
+    page = web.get("/notifications")
+    assert page.status_code == 200 and "New order request" in page.text
+    shown = "Answer by 2099-01-01 00:00" in page.text
+    assert shown == (data.get("respond_by") in ("2099-01-01T00:00:00", "2099-01-01T00:00:00Z"))
 
 
 def test_a_low_stock_alert_opens_replenishment(web: WebClient, org: OrgClient, uow: Any) -> None:
@@ -144,6 +201,6 @@ def test_a_low_stock_alert_opens_replenishment(web: WebClient, org: OrgClient, u
     assert "Low stock: TEA at Shop" in page.text and "reorder point 3" in page.text
     [nid] = cards(page.text)
     assert "Open replenishment" in page.text and "Open order" not in page.text
-    r = web.post(f"/notifications/{nid}/read", {"back": "/replenishment"})
+    r = web.post(f"/notifications/{nid}/read", {"open": "1"})
     assert r.status_code == 303 and r.headers["location"] == "/replenishment"
     assert org.get("/notifications")["unread_count"] == 0

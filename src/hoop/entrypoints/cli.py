@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import signal
 import sys
@@ -202,7 +203,7 @@ Out = Annotated[Path | None, typer.Option("--output", "-o", help="write to this 
 def _as(org: int | None, email: str | None, fn):  # type: ignore[no-untyped-def]
     """Run fn(conn, actor) as the given user of the org, reporting refusals plainly."""
     from hoop.domain.errors import HoopError
-    from hoop.service.importer import resolve_actor
+    from hoop.service.importer import ImportFailed, resolve_actor
 
     def run(conn):  # type: ignore[no-untyped-def]
         return fn(conn, resolve_actor(conn, org, email))
@@ -211,6 +212,8 @@ def _as(org: int | None, email: str | None, fn):  # type: ignore[no-untyped-def]
         return _uow().write(run)
     except HoopError as exc:
         _fail(f"{exc.message} ({exc.code})")
+    except ImportFailed as exc:  # --org / --email name nobody
+        _fail(exc.message)
 
 
 def _show(kind: str, data: dict, fmt: str, output: Path | None) -> None:  # type: ignore[type-arg]
@@ -436,7 +439,11 @@ def _print_order(o: dict) -> None:  # type: ignore[type-arg]
 
 
 @orders_app.command("show")
-def orders_show(order_id: int, org: Org = None, email: Email = None) -> None:
+def orders_show(
+    order_id: Annotated[int, typer.Argument(min=1, max=2**62)],
+    org: Org = None,
+    email: Email = None,
+) -> None:
     """An order with its lines, what they hold reserved, and its timeline."""
     from hoop.service import orders
 
@@ -446,25 +453,33 @@ def orders_show(order_id: int, org: Org = None, email: Email = None) -> None:
 def _each_order(ids: list[int], org: int | None, email: str | None, fn) -> None:  # type: ignore[no-untyped-def]
     """fn(conn, actor, order_id) for each order, each in its own transaction: one that is
     refused (wrong state, deadline passed, not found) is reported and the rest go on. Exits
-    1 if any was refused."""
-    from hoop.domain.errors import HoopError
-    from hoop.service.importer import resolve_actor
+    1 if any was refused. The caller (--org, --email) is found once, first."""
 
-    refused = 0
+    from hoop.domain.errors import HoopError
+
+    actor = _as(org, email, lambda c, a: a)
+    uow, refused = _uow(), 0
     for order_id in ids:
         try:
-            o = _uow().write(lambda c, i=order_id: fn(c, resolve_actor(c, org, email), i))
+            o = uow.write(lambda c, i=order_id: fn(c, actor, i))
         except HoopError as exc:
             refused += 1
-            console.print(f"[red]error:[/red] order {order_id}: {exc.message} ({exc.code})")
+            print(f"error: order {order_id}: {exc.message} ({exc.code})", file=sys.stderr)
             continue
         print(f"order {o['id']}: {o['status']}")
     if refused:
         raise typer.Exit(1)
 
 
-OrderIds = Annotated[list[int], typer.Argument(help="order ids", min=1, metavar="ORDER_ID...")]
+OrderIds = Annotated[
+    list[int], typer.Argument(help="order ids", min=1, max=2**62, metavar="ORDER_ID...")
+]
 Reason = Annotated[str | None, typer.Option(help="told to the buyer")]
+
+
+class PickupStatus(enum.StrEnum):
+    picked_up = "picked_up"
+    delivered = "delivered"
 
 
 @orders_app.command("accept")
@@ -506,14 +521,14 @@ def orders_cancel(
 @orders_app.command("pickup")
 def orders_pickup(
     order_ids: OrderIds,
-    status: Annotated[str, typer.Option(help="picked_up (posts the shipment) or delivered")],
+    status: Annotated[PickupStatus, typer.Option(help="picked_up posts the shipment")],
     org: Org = None,
     email: Email = None,
 ) -> None:
     """Report the logistics pickup: `picked_up` ships the units, `delivered` closes it."""
     from hoop.service import orders
 
-    _each_order(order_ids, org, email, lambda c, a, i: orders.pickup(c, a, i, status))
+    _each_order(order_ids, org, email, lambda c, a, i: orders.pickup(c, a, i, status.value))
 
 
 @orders_app.command("lapse")

@@ -272,6 +272,18 @@ def order_line_summaries(
     return out
 
 
+def order_statuses(conn: Connection, actor: Actor, order_ids: list[int]) -> dict[int, str]:
+    """The current status of each of the org's orders among `order_ids`."""
+    if not order_ids:
+        return {}
+    rows = conn.execute(
+        select(orders.c.id, orders.c.status).where(
+            orders.c.org_id == actor.org_id, orders.c.id.in_(order_ids)
+        )
+    )
+    return {r.id: r.status for r in rows}
+
+
 def awaiting_my_approval(conn: Connection, actor: Actor, limit: int = 8) -> dict[str, Any]:
     """Documents pending approval that this caller may approve (never their own)."""
     actor.require("documents.approve")

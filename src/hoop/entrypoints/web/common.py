@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from hoop.adapters.db.tables import orgs
 from hoop.domain.errors import HoopError, Unauthorized
@@ -97,10 +97,16 @@ class Web:
             if action:
                 actor.require(action)
             out = fn(conn, actor)
-            self.unread = notifications.unread_count(conn, actor)
+            if self._wants_badge(actor):
+                self.unread = notifications.unread_count(conn, actor)
             return out
 
         return self.uow.read(run)
+
+    def _wants_badge(self, actor: Actor) -> bool:
+        """Whether the page will show the unread count: a whole page (an htmx request gets a
+        fragment without the top bar), for a caller who may read notifications."""
+        return not self.request.headers.get("hx-request") and can(actor, "notifications.read")
 
     def write(self, fn: Callable[[Connection, Actor], T]) -> T:
         return self.uow.write(lambda conn: fn(conn, self._who(conn)))
@@ -121,10 +127,12 @@ class Web:
     def page(self, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
         flash = self.request.cookies.get(session.FLASH_COOKIE)
         actor = self.actor
-        if self.unread is None and actor is not None:  # a page shown after a write
+        # a whole page shown after a write (a fragment's name starts with "_")
+        wanted = actor is not None and not template.startswith("_") and self._wants_badge(actor)
+        if self.unread is None and wanted:
             try:
                 self.unread = self.uow.read(lambda c: notifications.unread_count(c, actor))
-            except SQLAlchemyError:  # the page (an error page, say) matters more than a badge
+            except Exception:  # the page (an error page, say) matters more than its badge
                 log.exception("unread count for the top bar")
         resp = render(self.request, template, status_code, web=self, actor=actor, org=self.org,
                       csrf=self.csrf, flash=flash, can=can, unread_count=self.unread,

@@ -205,7 +205,9 @@ def toggle_webhook(endpoint_id: PathId, web: WebDep) -> Response:
     active = web.field("active") == "true"
     web.write(lambda conn, actor: webhooks.update_endpoint(conn, actor, endpoint_id,
                                                            {"active": active}))  # fmt: skip
-    return redirect("/settings/webhooks", "Webhook " + ("enabled." if active else "disabled."))
+    back = f"/settings/webhooks/{endpoint_id}" if web.field("from") == "endpoint" else (
+        "/settings/webhooks")  # fmt: skip
+    return redirect(back, "Webhook " + ("enabled." if active else "disabled."))
 
 
 @router.post("/settings/webhooks/{endpoint_id}/delete")
