@@ -25,10 +25,15 @@ depends_on = None
 def upgrade() -> None:
     unread = sa.text("read_at IS NULL")
     keyed = sa.text("api_key_id IS NOT NULL")
-    op.create_index("ix_notifications_unread", "notifications", ["org_id", "user_id"],
-                    postgresql_where=unread, sqlite_where=unread)  # fmt: skip
-    op.create_index("ix_notifications_api_key", "notifications", ["org_id", "api_key_id", "id"],
-                    postgresql_where=keyed, sqlite_where=keyed)  # fmt: skip
+    # Every order writes notifications: on PostgreSQL the indexes are built CONCURRENTLY
+    # (outside a transaction), so placing orders does not wait for the build on a big table.
+    with op.get_context().autocommit_block():
+        op.create_index("ix_notifications_unread", "notifications", ["org_id", "user_id"],
+                        postgresql_where=unread, sqlite_where=unread,
+                        postgresql_concurrently=True)  # fmt: skip
+        op.create_index("ix_notifications_api_key", "notifications",
+                        ["org_id", "api_key_id", "id"], postgresql_where=keyed,
+                        sqlite_where=keyed, postgresql_concurrently=True)  # fmt: skip
 
 
 def downgrade() -> None:
