@@ -454,7 +454,6 @@ def _each_order(ids: list[int], org: int | None, email: str | None, fn) -> None:
     """fn(conn, actor, order_id) for each order, each in its own transaction: one that is
     refused (wrong state, deadline passed, not found) is reported and the rest go on. Exits
     1 if any was refused. The caller (--org, --email) is found once, first."""
-
     from hoop.domain.errors import HoopError
 
     actor = _as(org, email, lambda c, a: a)

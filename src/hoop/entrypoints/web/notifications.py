@@ -10,10 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
+from sqlalchemy import Connection
 
 from hoop.entrypoints.web.common import PathId, Web, WebDep, page_cursor, redirect, web_router
 from hoop.service import notifications as notifications_svc
 from hoop.service import web_queries as wq
+from hoop.service.context import Actor
 
 router = web_router()
 PAGE = 20
@@ -52,7 +54,7 @@ def notification_list(web: WebDep, request: Request) -> Response:
     unread_only = p.get("show") == "unread"
     after = page_cursor(p.get("cursor"))
 
-    def load(conn: Any, actor: Any) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    def load(conn: Connection, actor: Actor) -> tuple[list[dict[str, Any]], dict[int, str]]:
         items = notifications_svc.list_notifications(
             conn, actor, PAGE, after, True if unread_only else None
         )
