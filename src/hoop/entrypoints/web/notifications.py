@@ -27,16 +27,19 @@ DEADLINES = {
 }
 
 
-def _due(item: dict[str, Any]) -> datetime | None:
+def _deadline(item: dict[str, Any], order_status: str | None) -> tuple[datetime | None, bool]:
+    """The deadline the notification asked its reader to meet (None when it named none or an
+    unreadable one; one without an offset is UTC), and whether it still runs: the order still
+    waits for that answer."""
     spec, data = DEADLINES.get(item["event"]), item["data"]
     raw = data.get(spec[0]) if spec and isinstance(data, dict) else None
-    if not isinstance(raw, str):
-        return None
+    if not spec or not isinstance(raw, str):
+        return None, False
     try:
         due = datetime.fromisoformat(raw)
     except ValueError:
-        return None
-    return due if due.tzinfo is not None else due.replace(tzinfo=UTC)
+        return None, False
+    return due if due.tzinfo is not None else due.replace(tzinfo=UTC), order_status == spec[1]
 
 
 def _target(item: dict[str, Any]) -> tuple[str, str] | None:
@@ -64,10 +67,8 @@ def notification_list(web: WebDep, request: Request) -> Response:
     items, statuses = web.read(load, "notifications.read")
     for item in items:
         item["order_status"] = statuses.get(item["order_id"])
-        item["due"], item["target"] = _due(item), _target(item)
-        spec = DEADLINES.get(item["event"])
-        # the countdown runs only while the order still waits for that answer
-        item["due_open"] = bool(spec and item["order_status"] == spec[1])
+        item["due"], item["due_open"] = _deadline(item, item["order_status"])
+        item["target"] = _target(item)
     nxt = str(items[-1]["id"]) if len(items) == PAGE else None
     params = {"show": "unread" if unread_only else None,
               "cursor": str(after) if after else None}  # fmt: skip

@@ -195,7 +195,7 @@ def webhook_page(endpoint_id: PathId, web: WebDep, request: Request) -> Response
     data = web.read(load, "webhooks.manage")
     rows = data["deliveries"]
     nxt = str(rows[-1]["id"]) if len(rows) == DELIVERIES_PAGE else None
-    params = {"status": status, "cursor": p.get("cursor") if after else None}
+    params = {"status": status, "cursor": str(after) if after else None}
     return web.page("settings_webhook.html", tab="webhooks", statuses=webhooks.DELIVERY_STATUSES,
                     status=status, params=params, next_cursor=nxt, errors={}, **data)  # fmt: skip
 
